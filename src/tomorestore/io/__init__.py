@@ -1,0 +1,30 @@
+"""Reading and writing tomograms: MRC family and TIFF, with voxel size and origin in Å.
+
+Examples
+--------
+>>> from tomorestore.io import read_volume, write_volume
+>>> vol = read_volume("tomo.rec")  # doctest: +SKIP
+>>> vol.voxel_size  # (Z, Y, X) in Å  # doctest: +SKIP
+(10.0, 10.0, 10.0)
+>>> write_volume("restored.mrc", vol.with_data(restored))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .atomic import atomic_write
+from .mrc import VoxelSizeWarning
+from .validation import check_volume_array
+from .volume import Volume
+from .volume_files import READ_SUFFIXES, WRITE_SUFFIXES, as_volume, read_volume, write_volume
+
+__all__ = [
+    "READ_SUFFIXES",
+    "WRITE_SUFFIXES",
+    "Volume",
+    "VoxelSizeWarning",
+    "as_volume",
+    "atomic_write",
+    "check_volume_array",
+    "read_volume",
+    "write_volume",
+]
