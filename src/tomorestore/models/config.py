@@ -1,0 +1,67 @@
+"""Validated network configuration (stored in checkpoints) and the network factory."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .unet import UNet3D
+
+
+class NetworkConfig(BaseModel):
+    """Shape of the 3D U-Net; the fields are the keyword arguments of :class:`UNet3D`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    in_channels: int = Field(1, ge=1, le=16, description="Input channels.")
+    out_channels: int = Field(1, ge=1, le=16, description="Output channels.")
+    depth: int = Field(
+        3, ge=1, le=5, description="Number of 2x downsamplings; sizes are padded to 2**depth."
+    )
+    base_channels: int = Field(
+        32, ge=4, le=256, description="Feature maps at the top level (doubled per level)."
+    )
+    norm: Literal["instance", "group", "batch", "none"] = Field(
+        "instance", description="Normalisation after each convolution."
+    )
+    residual: bool = Field(True, description="Add the input to the output.")
+    n2v2: bool = Field(
+        False, description="Blur-pool downsampling and no top skip connection (N2V2)."
+    )
+
+    @model_validator(mode="after")
+    def _residual_needs_equal_channels(self) -> NetworkConfig:
+        if self.residual and self.in_channels != self.out_channels:
+            raise ValueError(
+                "residual=True needs in_channels == out_channels; set residual to false "
+                "or use equal channel counts"
+            )
+        return self
+
+    @property
+    def divisor(self) -> int:
+        """Spatial sizes are padded internally to multiples of this (``2 ** depth``)."""
+        return 2**self.depth
+
+
+def build_network(config: NetworkConfig | None = None, **overrides: object) -> UNet3D:
+    """Build the :class:`UNet3D` that ``config`` describes.
+
+    Parameters
+    ----------
+    config : NetworkConfig, optional
+        The configuration (defaults: depth 3, 32 base channels, instance norm, residual).
+    **overrides
+        Fields to change, validated like the configuration itself.
+
+    Examples
+    --------
+    >>> net = build_network(NetworkConfig(depth=2, base_channels=8))
+    >>> net.divisor
+    4
+    """
+    config = config or NetworkConfig()
+    if overrides:
+        config = NetworkConfig.model_validate({**config.model_dump(), **overrides})
+    return UNet3D(**config.model_dump())
