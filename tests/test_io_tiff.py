@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import tifffile
@@ -121,5 +123,15 @@ def test_single_image_tiff_is_rejected(tmp_path, rng):
 def test_rgb_tiff_is_rejected(tmp_path, rng):
     path = tmp_path / "rgb.tif"
     tifffile.imwrite(path, rng.integers(0, 255, size=(10, 8, 3)).astype(np.uint8))
-    with pytest.raises(InputError, match="single-channel"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the shape is checked before the voxel size
+        with pytest.raises(InputError, match="single-channel") as info:
+            read_volume(path)
+    assert "cannot read" not in str(info.value)
+
+
+def test_garbage_tiff_is_reported(tmp_path):
+    path = tmp_path / "broken.tif"
+    path.write_bytes(b"this is not a TIFF file at all")
+    with pytest.raises(InputError, match="cannot read the TIFF file"):
         read_volume(path)

@@ -82,6 +82,15 @@ def _voxel_size(path: Path, tif: tifffile.TiffFile) -> tuple[float, float, float
     return fix_voxel_size(sizes, source=str(path), what=reason)
 
 
+def _check_shape(path: Path, shape: tuple[int, ...], axes: str) -> None:
+    squeezed = tuple(n for n in shape if n != 1)
+    if len(squeezed) != 3 or "S" in axes:
+        raise InputError(
+            f"{path}: expected a 3D volume (Z, Y, X), got shape {shape} (axes {axes}). "
+            "Save a single-channel, single-time-point z-stack."
+        )
+
+
 def read_tiff(path: Path, *, mmap: bool = True) -> Volume:
     """Read a 3D TIFF as a :class:`Volume` (see :func:`tomorestore.io.read_volume`)."""
     try:
@@ -89,6 +98,7 @@ def read_tiff(path: Path, *, mmap: bool = True) -> Volume:
             series = tif.series[0]
             shape = tuple(series.shape)
             axes = series.axes
+            _check_shape(path, shape, axes)
             voxel_size = _voxel_size(path, tif)
             mappable = series.dataoffset is not None
             data = None if (mmap and mappable) else series.asarray()
@@ -100,15 +110,12 @@ def read_tiff(path: Path, *, mmap: bool = True) -> Volume:
             }
         if data is None:
             data = tifffile.memmap(path, mode="r")
+    except InputError:
+        raise
     except (tifffile.TiffFileError, OSError, ValueError, IndexError) as err:
         raise InputError(
             f"{path}: cannot read the TIFF file ({err}). Check the file or re-export it."
         ) from err
     squeezed = tuple(n for n in shape if n != 1)
-    if len(squeezed) != 3 or "S" in axes:
-        raise InputError(
-            f"{path}: expected a 3D volume (Z, Y, X), got shape {shape} (axes {axes}). "
-            "Save a single-channel, single-time-point z-stack."
-        )
     data = np.asarray(data).reshape(squeezed) if data.shape != squeezed else data
     return Volume(data=data, voxel_size=voxel_size, header=header)
