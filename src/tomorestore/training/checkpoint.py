@@ -1,0 +1,161 @@
+"""Checkpoint files: one ``torch.save`` dictionary that alone restores a tomogram.
+
+Content (plain dicts, lists, str, float, int and tensors, so that it loads with
+``torch.load(weights_only=True)``, which cannot run code from a foreign file):
+
+``format`` ("tomorestore-checkpoint"), ``format_version``, ``package_version``,
+``method``, ``config`` (the resolved :class:`~tomorestore.training.config.TrainConfig` as a
+dict), ``normalization`` (mean, std), ``wedge`` (dict or None), ``voxel_size`` (Z, Y, X in Å
+or None), ``state_dict`` (network weights), ``step``, ``optimizer_state`` (or None),
+``history`` (loss lists).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._version import __version__
+from ..errors import CheckpointError, InputError
+
+if TYPE_CHECKING:
+    from .bundle import RestorationModel
+
+FORMAT = "tomorestore-checkpoint"
+FORMAT_VERSION = 1
+REQUIRED_KEYS = ("method", "config", "normalization", "state_dict", "step")
+
+
+def check_writable(path: str | os.PathLike[str]) -> Path:
+    """Check (without writing) that a file can be created at ``path``.
+
+    Raises
+    ------
+    InputError
+        If the folder does not exist or ``path`` is a folder.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{target} is a folder; give a file name such as {target / 'model.ckpt'}.")
+    if not target.parent.exists():
+        raise InputError(
+            f"the folder {target.parent} does not exist; create it first or choose another path."
+        )
+    if not os.access(target.parent, os.W_OK):
+        raise InputError(f"cannot write to the folder {target.parent} (permission denied).")
+    return target
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    bundle: RestorationModel,
+    *,
+    step: int | None = None,
+    optimizer_state: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``bundle`` (and optionally the optimizer state) to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination; a reader sees either the previous file or the complete new one.
+    bundle : RestorationModel
+        Network, configuration, normalisation, wedge, voxel size and history.
+    step : int, optional
+        Steps trained so far (default: ``bundle.step``).
+    optimizer_state : dict, optional
+        ``optimizer.state_dict()``, needed to resume training exactly.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import torch
+
+    from ..io import atomic_write
+
+    target = check_writable(path)
+    payload = bundle.to_payload()
+    payload.update(
+        {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "package_version": __version__,
+            "step": int(bundle.step if step is None else step),
+            "optimizer_state": optimizer_state,
+        }
+    )
+    with atomic_write(target) as tmp:
+        torch.save(payload, tmp)
+    return target
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate a checkpoint written by :func:`save_checkpoint`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    dict
+        The checkpoint content (tensors on the CPU).
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing, unreadable or truncated, not a tomorestore checkpoint, or
+        written in another checkpoint format version.
+    """
+    import pickle
+    import zipfile
+
+    import torch
+
+    source = Path(path)
+    if not source.is_file():
+        raise CheckpointError(
+            f"checkpoint {source} does not exist (or is not a file); give the path of a "
+            ".ckpt file written by 'tomorestore train'."
+        )
+    try:
+        payload = torch.load(source, map_location="cpu", weights_only=True)
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        zipfile.BadZipFile,
+        pickle.UnpicklingError,
+    ) as exc:
+        raise CheckpointError(
+            f"cannot read checkpoint {source}: the file is truncated, corrupt or not a "
+            f"tomorestore checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}). "
+            "Use a complete .ckpt file written by 'tomorestore train'."
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{source} is not a tomorestore checkpoint (it lacks the "
+            f"'format: {FORMAT}' marker). Give a .ckpt file written by 'tomorestore train'."
+        )
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        writer = payload.get("package_version", "unknown")
+        advice = (
+            "upgrade tomorestore"
+            if isinstance(version, int) and version > FORMAT_VERSION
+            else "retrain the model with this version"
+        )
+        raise CheckpointError(
+            f"checkpoint {source} was written by tomorestore {writer} with format {version}; "
+            f"this is tomorestore {__version__} (format {FORMAT_VERSION}): {advice}."
+        )
+    missing = [key for key in REQUIRED_KEYS if key not in payload]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {source} is incomplete (missing {', '.join(missing)}); retrain or use "
+            "another checkpoint."
+        )
+    return payload

@@ -1,0 +1,216 @@
+"""Training configuration: small validated pydantic models, saved as YAML.
+
+A :class:`TrainConfig` is stored, fully resolved (no ``None`` left), inside every
+checkpoint, so a checkpoint alone describes how its network was trained.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..errors import InputError
+from ..methods.params import DewedgeParams, EIParams, N2NParams, N2VParams
+from ..models.config import NetworkConfig
+
+MethodName = Literal["n2v", "n2n", "dewedge", "ei"]
+
+
+class WedgeConfig(BaseModel):
+    """The tilt range of the tilt series: which Fourier region was measured."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tilt_min: float = Field(gt=-90.0, lt=90.0, description="Lowest tilt angle (degrees).")
+    tilt_max: float = Field(gt=-90.0, lt=90.0, description="Highest tilt angle (degrees).")
+    tilt_axis: Literal["Y"] = Field("Y", description="Tilt axis (Y, the second array axis).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WedgeConfig:
+        if not self.tilt_min < self.tilt_max:
+            raise ValueError(
+                f"tilt_min ({self.tilt_min}) must be smaller than tilt_max ({self.tilt_max}); "
+                "give the range as MIN MAX, e.g. -60 60"
+            )
+        return self
+
+    def missing_wedge(self) -> Any:
+        """The :class:`~tomorestore.physics.MissingWedge` this range describes."""
+        from ..physics import MissingWedge
+
+        return MissingWedge(self.tilt_min, self.tilt_max, tilt_axis=self.tilt_axis)
+
+
+class TrainConfig(BaseModel):
+    """Everything that defines a training run (except the data).
+
+    ``None`` fields are filled at training time by :func:`resolve_config` (method defaults;
+    a network sized for the device) and the resolved configuration is stored in the
+    checkpoint.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    method: MethodName = Field(description="Self-supervised method: n2v, n2n, dewedge or ei.")
+    steps: int | None = Field(
+        None, ge=1, le=10_000_000, description="Optimiser steps in total (None: method default)."
+    )
+    batch_size: int | None = Field(
+        None, ge=1, le=512, description="Sub-tomograms per step (None: method default)."
+    )
+    patch_size: int | None = Field(
+        None, ge=8, le=512, description="Edge of the cubic training patches, voxels."
+    )
+    learning_rate: float | None = Field(
+        None, gt=0.0, le=1.0, description="Peak Adam learning rate (None: method default)."
+    )
+    schedule: Literal["cosine", "constant"] = Field(
+        "cosine", description="Learning-rate schedule: short warm-up, then cosine decay."
+    )
+    validation_fraction: float = Field(
+        0.1, ge=0.0, le=0.5, description="Fraction of the Y axis held out for validation."
+    )
+    validate_every: int = Field(50, ge=1, le=1_000_000, description="Validate every N steps.")
+    preview_every: int = Field(
+        100, ge=0, le=1_000_000, description="Preview the restoration every N steps (0: never)."
+    )
+    checkpoint_every: int = Field(
+        500, ge=0, le=1_000_000, description="Write a checkpoint every N steps (0: only at end)."
+    )
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="Random seed (crops, masks, weights).")
+    device: str = Field(
+        "auto", description="'auto' (cuda, then mps, then cpu), 'cpu', 'cuda', 'cuda:1', 'mps'."
+    )
+    fast: bool = Field(
+        True, description="bf16 autocast and channels_last_3d (about 2.3x faster on CPU)."
+    )
+    network: NetworkConfig | None = Field(
+        None, description="U-Net shape (None: depth 3, 16 channels on CPU, 32 on a GPU)."
+    )
+    wedge: WedgeConfig | None = Field(None, description="Tilt range (required by dewedge and ei).")
+    n2v: N2VParams = Field(default_factory=N2VParams, description="Blind-spot parameters.")
+    n2n: N2NParams = Field(default_factory=N2NParams, description="Noise2Noise parameters.")
+    dewedge: DewedgeParams = Field(
+        default_factory=DewedgeParams, description="Missing-wedge parameters."
+    )
+    ei: EIParams = Field(default_factory=EIParams, description="Equivariant-imaging parameters.")
+
+    def method_params(self) -> BaseModel:
+        """The parameter model of :attr:`method` (e.g. ``self.dewedge``)."""
+        return getattr(self, self.method)
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        """The configuration as YAML text; also written to ``path`` when given."""
+        text = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    @classmethod
+    def from_yaml(cls, source: str | Path) -> TrainConfig:
+        """Read a configuration from a YAML file path or YAML text.
+
+        Raises
+        ------
+        InputError
+            If the file is missing, not YAML, or has unknown or out-of-range fields.
+        """
+        text = str(source)
+        is_path = isinstance(source, Path) or (
+            "\n" not in text and text.endswith((".yaml", ".yml"))
+        )
+        if is_path:
+            try:
+                text = Path(source).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise InputError(f"cannot read the configuration file {source}: {exc}") from exc
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise InputError(f"the configuration is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InputError("the configuration must be a YAML mapping of field: value.")
+        return make_config(**data)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """A short, readable summary of a pydantic validation error."""
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error.get("loc", ())) or "configuration"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if error.get("type") == "extra_forbidden":
+            message = "unknown field (check the spelling)"
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def make_config(**fields: Any) -> TrainConfig:
+    """Build a :class:`TrainConfig`, turning validation errors into :class:`InputError`."""
+    try:
+        return TrainConfig.model_validate(fields)
+    except ValidationError as exc:
+        raise InputError(
+            f"invalid training configuration: {describe_validation_error(exc)}"
+        ) from exc
+
+
+def make_wedge(tilt_range: Any) -> WedgeConfig | None:
+    """A :class:`WedgeConfig` from ``(tilt_min, tilt_max)`` (None stays None)."""
+    if tilt_range is None:
+        return None
+    try:
+        tilt_min, tilt_max = (float(t) for t in tilt_range)
+    except (TypeError, ValueError) as exc:
+        raise InputError(
+            f"tilt range must be two numbers MIN MAX in degrees, got {tilt_range!r}."
+        ) from exc
+    try:
+        return WedgeConfig(tilt_min=tilt_min, tilt_max=tilt_max)
+    except ValidationError as exc:
+        raise InputError(
+            f"invalid tilt range ({tilt_min:g}, {tilt_max:g}): "
+            f"{describe_validation_error(exc)}. Tilt angles must lie strictly between -90 "
+            "and 90 degrees with MIN < MAX, e.g. --tilt-range -60 60."
+        ) from exc
+
+
+def default_network(device_type: str, *, n2v2: bool = False) -> NetworkConfig:
+    """The default U-Net for a device: depth 3, 16 channels on CPU, 32 on a GPU."""
+    return NetworkConfig(depth=3, base_channels=16 if device_type == "cpu" else 32, n2v2=n2v2)
+
+
+def resolve_config(config: TrainConfig, method_cls: Any, device_type: str) -> TrainConfig:
+    """Fill every ``None`` of ``config`` with the method's defaults and a device network.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    method_cls : type
+        The :class:`~tomorestore.methods.base.Method` subclass (for its defaults).
+    device_type : str
+        ``"cpu"``, ``"cuda"`` or ``"mps"``: sizes the default network.
+
+    Returns
+    -------
+    TrainConfig
+        A copy with ``steps``, ``batch_size``, ``patch_size``, ``learning_rate`` and
+        ``network`` set.
+    """
+    updates: dict[str, Any] = {}
+    defaults = {
+        "steps": method_cls.default_steps,
+        "batch_size": method_cls.default_batch_size,
+        "patch_size": method_cls.default_patch_size,
+        "learning_rate": method_cls.default_learning_rate,
+    }
+    for name, value in defaults.items():
+        if getattr(config, name) is None:
+            updates[name] = value
+    if config.network is None:
+        n2v2 = bool(getattr(method_cls, "n2v2_network", False))
+        updates["network"] = default_network(device_type, n2v2=n2v2)
+    return config.model_copy(update=updates)
