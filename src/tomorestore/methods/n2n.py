@@ -1,0 +1,50 @@
+"""Noise2Noise on even/odd half tomograms (cryoCARE-style)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+from .augment import random_swap, random_y_rotations_and_flips
+from .base import Method
+from .losses import mse
+from .params import N2NParams
+
+
+class N2N(Method):
+    """Noise2Noise: ``L = ‖f(v⁰) − v¹‖²`` on even/odd crops of the same place.
+
+    Input and target are swapped at random and rotated together by random quarter turns
+    about the tilt axis and flips. Restores each half and averages (each half has half the
+    dose). Cannot fill the missing wedge: the target has none of it.
+    """
+
+    name: ClassVar[str] = "n2n"
+    params_type: ClassVar[type[N2NParams]] = N2NParams
+    needs_halves: ClassVar[bool] = True
+    accepts_single: ClassVar[bool] = False
+    needs_wedge: ClassVar[bool] = False
+    default_steps: ClassVar[int] = 600
+    default_batch_size: ClassVar[int] = 4
+    default_patch_size: ClassVar[int] = 64
+    default_learning_rate: ClassVar[float] = 5e-4
+
+    params: N2NParams
+
+    def training_loss(
+        self, model: torch.nn.Module, batch: torch.Tensor, *, generator: torch.Generator
+    ) -> torch.Tensor:
+        """``mean (f(input) - target)²`` of ``batch`` ``(B, 2, c, c, c)``."""
+        pairs = random_swap(batch, generator=generator) if self.params.swap else batch
+        if self.params.rotate:
+            pairs = random_y_rotations_and_flips(pairs, generator=generator)
+        prediction = model(pairs[:, :1])
+        return mse(prediction, pairs[:, 1:])
+
+    def validation_loss(self, model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+        """Both directions, no augmentation: ``½[‖f(v⁰) − v¹‖² + ‖f(v¹) − v⁰‖²]``."""
+        with torch.no_grad():
+            inputs = torch.cat([batch[:, :1], batch[:, 1:]])
+            targets = torch.cat([batch[:, 1:], batch[:, :1]])
+            return mse(model(inputs), targets)

@@ -1,0 +1,46 @@
+"""Blind-spot denoising of a single tomogram (Noise2Void / N2V2 / StructN2V)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+from .augment import random_wedge_preserving_flips
+from .base import Method
+from .masking import blind_spot_inputs, blind_spot_loss
+from .params import N2VParams
+
+
+class N2V(Method):
+    """Noise2Void with stratified 3D masking, N2V2 replacement and a Z struct mask.
+
+    The loss is the mean squared error at about ``mask_percent`` % of the voxels, which are
+    hidden from the network (replaced by the neighbourhood median or a random neighbour)
+    together with ``±struct_z`` voxels along Z, where back-projection noise is correlated.
+    Even/odd halves, when given, are used as two independent noisy samples. Cannot fill the
+    missing wedge.
+    """
+
+    name: ClassVar[str] = "n2v"
+    params_type: ClassVar[type[N2VParams]] = N2VParams
+    needs_halves: ClassVar[bool] = False
+    accepts_single: ClassVar[bool] = True
+    needs_wedge: ClassVar[bool] = False
+    default_steps: ClassVar[int] = 1200
+    default_batch_size: ClassVar[int] = 4
+    default_patch_size: ClassVar[int] = 48
+    default_learning_rate: ClassVar[float] = 5e-4
+    n2v2_network: ClassVar[bool] = True
+
+    params: N2VParams
+
+    def training_loss(
+        self, model: torch.nn.Module, batch: torch.Tensor, *, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Blind-spot MSE of ``batch`` ``(B, H, c, c, c)`` (halves flattened into the batch)."""
+        patches = batch.reshape(-1, 1, *batch.shape[-3:])
+        patches = random_wedge_preserving_flips(patches, generator=generator)[:, 0]
+        inputs, coords = blind_spot_inputs(patches, self.params, generator=generator)
+        prediction = model(inputs.unsqueeze(1))[:, 0]
+        return blind_spot_loss(prediction, patches, coords)

@@ -1,0 +1,165 @@
+"""Parameters of the self-supervised methods (small pydantic models with bounds).
+
+Each method reads one of these models. They are stored in the training configuration (and
+so in every checkpoint) and saved as YAML; unknown keys are rejected (``extra="forbid"``)
+so a typo in a configuration file fails loudly instead of being ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_assignment=True)
+
+
+class N2VParams(_Params):
+    """Blind-spot (Noise2Void / N2V2 / StructN2V) parameters."""
+
+    mask_percent: float = Field(
+        0.2,
+        gt=0.0,
+        le=5.0,
+        description=(
+            "Percentage of voxels of each patch that are blind spots. Stratified: one per "
+            "cubic cell of edge (100 / mask_percent) ** (1/3) voxels."
+        ),
+    )
+    neighbourhood: int = Field(
+        11,
+        ge=3,
+        le=21,
+        description=(
+            "Edge (odd, voxels) of the cube around a blind spot from which its replacement "
+            "value is taken."
+        ),
+    )
+    replacement: Literal["random", "median"] = Field(
+        "median",
+        description=(
+            "How a blind spot is replaced: 'random' (Noise2Void) takes a random voxel of "
+            "the neighbourhood that shares no row, column or plane with the blind spot; "
+            "'median' (N2V2) takes the median of those voxels."
+        ),
+    )
+    struct_z: int = Field(
+        2,
+        ge=0,
+        le=8,
+        description=(
+            "Voxels blanked above and below each blind spot along Z (StructN2V). "
+            "Back-projection noise is correlated along Z; 0 disables."
+        ),
+    )
+    struct_x: int = Field(
+        0,
+        ge=0,
+        le=8,
+        description="Voxels blanked on each side of each blind spot along X; 0 disables.",
+    )
+
+    @field_validator("neighbourhood")
+    @classmethod
+    def _odd(cls, value: int) -> int:
+        if value % 2 == 0:
+            raise ValueError(
+                f"neighbourhood must be odd so that the blind spot is its centre, got {value}; "
+                f"use {value + 1}."
+            )
+        return value
+
+
+class N2NParams(_Params):
+    """Noise2Noise (even/odd, cryoCARE-style) parameters."""
+
+    rotate: bool = Field(
+        True,
+        description=(
+            "Augment with random 90-degree rotations about the tilt axis (Y) and flips "
+            "(exact index operations; both halves move together)."
+        ),
+    )
+    swap: bool = Field(
+        True, description="Randomly swap input and target half (even->odd and odd->even)."
+    )
+
+
+class DewedgeParams(_Params):
+    """Missing-wedge restoration with rotations (DeepDeWedge-style) parameters."""
+
+    wedge_weight: float = Field(
+        2.0,
+        ge=0.0,
+        le=1000.0,
+        description=(
+            "Weight of the loss on target frequencies that are missing from the input "
+            "(inside the input's wedge). DeepDeWedge uses 2; larger values favour "
+            "wedge filling over denoising."
+        ),
+    )
+    rotations: Literal["so3", "cube"] = Field(
+        "cube",
+        description=(
+            "'cube': the 24 exact 90-degree rotations of the cube (index operations, no "
+            "interpolation, patch-sized crops); 'so3': uniform random rotations (trilinear "
+            "resampling of crops cut sqrt(2) larger)."
+        ),
+    )
+    refill_every: int = Field(
+        150,
+        ge=0,
+        le=1_000_000,
+        description=(
+            "Every this many steps, fill the missing wedge of the training halves with the "
+            "network's prediction (measured frequencies are kept); 0 disables."
+        ),
+    )
+    wedge_filter_input: bool = Field(
+        True,
+        description=(
+            "At restore time, apply the wedge mask to each tile before the network, as in "
+            "training (removes tile-edge leakage into the wedge)."
+        ),
+    )
+
+
+class EIParams(_Params):
+    """Equivariant imaging (EI / robust EI) parameters."""
+
+    ei_weight: float = Field(
+        1.0,
+        ge=0.0,
+        le=1000.0,
+        description="Weight of the equivariance term relative to the data term.",
+    )
+    data_term: Literal["auto", "n2v", "n2n"] = Field(
+        "auto",
+        description=(
+            "Data term on the measured region: 'n2n' (even/odd halves, Noise2Noise on the "
+            "measured frequencies), 'n2v' (one tomogram, blind-spot), 'auto' (n2n when "
+            "halves are given, else n2v)."
+        ),
+    )
+    rotations: Literal["cube", "y90"] = Field(
+        "cube",
+        description=(
+            "Transformations of the equivariance term (exact index operations): 'cube' — "
+            "the 90-degree rotations of the cube that move the wedge (20 of 24); 'y90' — "
+            "quarter turns about the tilt axis only."
+        ),
+    )
+    renoise: bool = Field(
+        True,
+        description=(
+            "Robust EI: add a noise estimate (half difference, or the residual y - f(y) for "
+            "one tomogram) to the wedged, rotated estimate so the network sees inputs as "
+            "noisy as real data."
+        ),
+    )
+    blind_spot: N2VParams = Field(
+        default_factory=N2VParams,
+        description="Blind-spot masking used by the 'n2v' data term.",
+    )
