@@ -69,7 +69,8 @@ def detector_width(shape: Sequence[int], angles: Sequence[float] | np.ndarray) -
     n_z, _, n_x = (int(n) for n in shape)
     theta = _angles_radians(angles)
     reach = np.max((n_z - 1) / 2 * np.abs(np.sin(theta)) + (n_x - 1) / 2 * np.abs(np.cos(theta)))
-    width = max(n_x, 2 * math.ceil(reach) + 3)  # one pixel of margin for interpolation
+    # Pixel centres span ±(S − 1)/2, which must reach every voxel centre.
+    width = max(n_x, math.ceil(2 * reach + 1 - 1e-6))
     return width + (width - n_x) % 2
 
 

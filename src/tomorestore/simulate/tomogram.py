@@ -222,7 +222,7 @@ def write_simulation(sim: SimulatedTomogram, outdir: str | Path) -> dict[str, Pa
         ``{"full", "even", "odd", "ground_truth", "wedge_only", "tilt_angles"}`` → path.
         ``tilt_angles.tlt`` holds one angle (degrees) per line, as IMOD and AreTomo write it.
     """
-    from ..io import write_volume
+    from ..io import atomic_write, write_volume
 
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
@@ -234,6 +234,7 @@ def write_simulation(sim: SimulatedTomogram, outdir: str | Path) -> dict[str, Pa
             write_volume(outdir / name, getattr(sim, field), voxel_size=sim.voxel_size)
         )
     tlt = outdir / "tilt_angles.tlt"
-    tlt.write_text("".join(f"{angle:.2f}\n" for angle in sim.tilt_angles))
+    with atomic_write(tlt) as tmp:
+        tmp.write_text("".join(f"{angle:.2f}\n" for angle in sim.tilt_angles))
     written["tilt_angles"] = tlt
     return written
