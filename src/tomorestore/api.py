@@ -1,0 +1,354 @@
+"""The Python API: :func:`train`, :func:`restore` and :func:`load_model`.
+
+Each takes arrays, :class:`~tomorestore.io.Volume` objects or file paths, validates
+everything before anything is written, and keeps the voxel size and origin of the input.
+
+Examples
+--------
+>>> import tomorestore
+>>> model = tomorestore.train(  # doctest: +SKIP
+...     "dewedge", even="even.mrc", odd="odd.mrc", tilt_range=(-60, 60), out="model.ckpt"
+... )
+>>> restored = tomorestore.restore(  # doctest: +SKIP
+...     model, even="even.mrc", odd="odd.mrc", out="restored.mrc"
+... )
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+from .io import Volume
+from .training.bundle import RestorationModel
+from .training.config import TrainConfig, describe_validation_error, make_config, make_wedge
+
+PathLike = str | os.PathLike[str]
+
+
+def _input_volumes(input: Any, even: Any, odd: Any) -> list[Volume]:
+    """``[tomogram]`` or ``[even, odd]`` as Volumes (paths are memory-mapped, not loaded)."""
+    from .io import as_volume
+
+    if input is not None and (even is not None or odd is not None):
+        raise InputError(
+            "give either one tomogram (input=) or even/odd halves (even=, odd=), not both."
+        )
+    if input is None and even is None and odd is None:
+        raise InputError("no tomogram given: pass input=..., or even=... and odd=....")
+    if input is None and (even is None or odd is None):
+        missing = "odd" if odd is None else "even"
+        raise InputError(f"the {missing} half is missing: give both even= and odd= halves.")
+    items = [input] if input is not None else [even, odd]
+    return [as_volume(item) for item in items]
+
+
+def _output_path(out: PathLike | None, *, suffixes: tuple[str, ...] | None = None) -> Path | None:
+    from .training.checkpoint import check_writable
+
+    if out is None:
+        return None
+    path = check_writable(out)
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise InputError(
+            f"cannot write {path.name}: use one of the suffixes {' '.join(suffixes)} "
+            "(e.g. restored.mrc)."
+        )
+    return path
+
+
+def build_config(
+    method: str,
+    *,
+    config: TrainConfig | dict[str, Any] | PathLike | None = None,
+    tilt_range: Any = None,
+    method_params: dict[str, Any] | None = None,
+    **fields: Any,
+) -> TrainConfig:
+    """A :class:`TrainConfig` from a base configuration plus explicit settings.
+
+    Parameters
+    ----------
+    method : str
+        ``n2v``, ``n2n``, ``dewedge`` or ``ei``.
+    config : TrainConfig, dict or path to a YAML file, optional
+        Base configuration; explicit settings (not None) override it.
+    tilt_range : (float, float), optional
+        Tilt range in degrees.
+    method_params : dict, optional
+        Fields of the method's parameter model (e.g. ``wedge_weight=20``).
+    **fields
+        Other :class:`TrainConfig` fields; None values are ignored.
+
+    Returns
+    -------
+    TrainConfig
+
+    Raises
+    ------
+    InputError
+        On unknown or out-of-range settings.
+    """
+    from pydantic import ValidationError
+
+    if config is None:
+        base: dict[str, Any] = {}
+    elif isinstance(config, TrainConfig):
+        base = config.model_dump()
+    elif isinstance(config, dict):
+        base = dict(config)
+    else:
+        base = TrainConfig.from_yaml(Path(config)).model_dump()
+    base["method"] = str(method).lower() if method is not None else base.get("method")
+    base.update({name: value for name, value in fields.items() if value is not None})
+    wedge = make_wedge(tilt_range)
+    if wedge is not None:
+        base["wedge"] = wedge.model_dump()
+    resolved = make_config(**base)
+    if method_params:
+        current = resolved.method_params()
+        try:
+            params = type(current).model_validate({**current.model_dump(), **method_params})
+        except ValidationError as exc:
+            raise InputError(
+                f"invalid {resolved.method} parameters: {describe_validation_error(exc)}"
+            ) from exc
+        resolved = resolved.model_copy(update={resolved.method: params})
+    return resolved
+
+
+def train(
+    method: str,
+    *,
+    input: Any = None,
+    even: Any = None,
+    odd: Any = None,
+    tilt_range: tuple[float, float] | None = None,
+    steps: int | None = None,
+    batch_size: int | None = None,
+    patch_size: int | None = None,
+    learning_rate: float | None = None,
+    device: str | None = None,
+    out: PathLike | None = None,
+    seed: int | None = None,
+    mask: Any = None,
+    resume_from: PathLike | None = None,
+    progress: bool | Callable[[Any], None] = True,
+    config: TrainConfig | dict[str, Any] | PathLike | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    **method_params: Any,
+) -> RestorationModel:
+    """Train a self-supervised restoration model on one tomogram or its even/odd halves.
+
+    Parameters
+    ----------
+    method : {"n2v", "n2n", "dewedge", "ei"}
+        ``n2v`` blind-spot denoising (one tomogram), ``n2n`` even/odd denoising,
+        ``dewedge`` even/odd denoising and missing-wedge filling, ``ei`` equivariant
+        imaging (one tomogram or halves; fills the wedge).
+    input : array, Volume or path, optional
+        One tomogram ``(Z, Y, X)``.
+    even, odd : array, Volume or path, optional
+        Half tomograms (same shape); required by ``n2n`` and ``dewedge``.
+    tilt_range : (float, float), optional
+        Tilt range in degrees (e.g. ``(-60, 60)``; asymmetric allowed); required by
+        ``dewedge`` and ``ei``.
+    steps, batch_size, patch_size, learning_rate : optional
+        Training budget; None takes the method's defaults.
+    device : str, optional
+        ``"auto"`` (default: cuda, then mps, then cpu), ``"cpu"``, ``"cuda:1"``, ...
+    out : path, optional
+        Checkpoint file, written during training (every ``checkpoint_every`` steps) and at
+        the end.
+    seed : int, optional
+        Random seed (default 0, or the configuration's).
+    mask : array, Volume or path, optional
+        Where to sample training sub-tomograms (non-zero = allowed; same shape).
+        Default: found automatically.
+    resume_from : path, optional
+        A checkpoint to continue training from.
+    progress : bool or callable
+        True draws a progress bar on stderr; a callable receives every training event.
+    config : TrainConfig, dict or YAML path, optional
+        Base configuration; explicit arguments override it.
+    should_stop : callable, optional
+        Polled before each step; True stops cleanly (checkpoint written).
+    **method_params
+        Parameters of the method (e.g. ``wedge_weight=20`` for dewedge).
+
+    Returns
+    -------
+    RestorationModel
+        The trained model (``model.restore(...)``, ``model.save(path)``).
+
+    Raises
+    ------
+    InputError
+        On bad input (before anything is written).
+
+    Examples
+    --------
+    >>> import tomorestore
+    >>> sim = tomorestore.simulate_tomogram((32, 64, 64), seed=0)  # doctest: +SKIP
+    >>> model = tomorestore.train(  # doctest: +SKIP
+    ...     "n2n", even=sim.even, odd=sim.odd, steps=200, out="model.ckpt"
+    ... )
+    >>> volume = tomorestore.restore(model, even=sim.even, odd=sim.odd)  # doctest: +SKIP
+    """
+    from .io import as_volume
+    from .training.engine import train_events
+    from .training.events import Finished
+
+    resolved = build_config(
+        method,
+        config=config,
+        tilt_range=tilt_range,
+        method_params=method_params,
+        steps=steps,
+        batch_size=batch_size,
+        patch_size=patch_size,
+        learning_rate=learning_rate,
+        device=device,
+        seed=seed,
+    )
+    volumes = _input_volumes(input, even, odd)
+    first_input = input if input is not None else even
+    voxel_size = None if isinstance(first_input, np.ndarray) else volumes[0].voxel_size
+    mask_array = None if mask is None else as_volume(mask).data
+    checkpoint = _output_path(out)
+    callback = progress if callable(progress) else None
+    bar = None
+    if progress is True:
+        from .cli.progress import TrainProgress
+
+        bar = TrainProgress(desc=f"training {resolved.method}")
+    finished = None
+    try:
+        for event in train_events(
+            resolved,
+            volumes,
+            mask=mask_array,
+            voxel_size=voxel_size,
+            checkpoint_path=checkpoint,
+            resume_from=resume_from,
+            should_stop=should_stop,
+        ):
+            if bar is not None:
+                bar(event)
+            if callback is not None:
+                callback(event)
+            if isinstance(event, Finished):
+                finished = event
+    finally:
+        if bar is not None:
+            bar.close()
+    assert finished is not None
+    return finished.model
+
+
+def load_model(path: PathLike) -> RestorationModel:
+    """Load a trained model from a checkpoint file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.ckpt`` file written by :func:`train` or ``tomorestore train``.
+
+    Returns
+    -------
+    RestorationModel
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing, corrupt, not a tomorestore checkpoint or from an
+        incompatible version.
+
+    Examples
+    --------
+    >>> model = load_model("model.ckpt")  # doctest: +SKIP
+    >>> model.method_name, model.step  # doctest: +SKIP
+    ('dewedge', 600)
+    """
+    return RestorationModel.load(path)
+
+
+def restore(
+    model: RestorationModel | PathLike,
+    *,
+    input: Any = None,
+    even: Any = None,
+    odd: Any = None,
+    out: PathLike | None = None,
+    tile: int | None = None,
+    overlap: float = 0.25,
+    device: str = "auto",
+    progress: bool | Callable[[int, int], None] = True,
+    should_stop: Callable[[], bool] | None = None,
+) -> Volume:
+    """Restore a tomogram (or its even/odd halves) with a trained model.
+
+    Parameters
+    ----------
+    model : RestorationModel or path
+        A trained model or its checkpoint file.
+    input : array, Volume or path, optional
+        One tomogram.
+    even, odd : array, Volume or path, optional
+        Half tomograms (restored separately and combined, e.g. averaged).
+    out : path, optional
+        Write the result as float32 MRC (atomically) with the input's voxel size and origin.
+    tile : int, optional
+        Tile edge in voxels (default 64 on CPU, 128 on a GPU; lowered on out-of-memory).
+    overlap : float
+        Fraction of each tile shared with its neighbours, in [0, 1).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda:0"``, ...
+    progress : bool or callable
+        True draws a progress bar over tiles; a callable gets ``(done, total)``.
+    should_stop : callable, optional
+        Returns True to cancel (raises :class:`~tomorestore.errors.Cancelled`).
+
+    Returns
+    -------
+    Volume
+        float32 data in the input's intensity units, with the input's voxel size and
+        origin (for a bare array: the model's training voxel size, else 1 Å).
+
+    Examples
+    --------
+    >>> volume = restore("model.ckpt", input="tomo.mrc", out="restored.mrc")  # doctest: +SKIP
+    >>> volume.voxel_size  # doctest: +SKIP
+    (10.0, 10.0, 10.0)
+    """
+    from .cli.progress import tile_progress
+    from .io import WRITE_SUFFIXES, write_volume
+
+    if not isinstance(model, RestorationModel):
+        model = load_model(model)
+    raw_inputs = [input] if input is not None else [even, odd]
+    volumes = _input_volumes(input, even, odd)
+    target = _output_path(out, suffixes=tuple(WRITE_SUFFIXES))
+    first = volumes[0]
+    voxel_size = first.voxel_size
+    if isinstance(raw_inputs[0], np.ndarray) and model.voxel_size is not None:
+        voxel_size = model.voxel_size
+    with tile_progress(enabled=progress is True) as bar:
+        callback = progress if callable(progress) else bar
+        data = model.restore(
+            [v.data for v in volumes],
+            tile=tile,
+            overlap=overlap,
+            device=device,
+            progress=callback,
+            should_stop=should_stop,
+        )
+    result = Volume(data=data, voxel_size=voxel_size, origin=first.origin)
+    if target is not None:
+        write_volume(target, result)
+    return result
