@@ -110,8 +110,8 @@ def test_projection_geometry_follows_the_handedness_convention():
         profile = projections[i, 1]
         centre = (profile * s).sum() / profile.sum()
         assert centre == pytest.approx(z0 * np.sin(theta) + x0 * np.cos(theta), abs=0.05)
-        # Line integral: the blob's mass is conserved (volume integral = 1).
-        assert profile.sum() == pytest.approx(1.0, rel=5e-3)
+        # Line integral: the mass is conserved (to the bilinear interpolation error).
+        assert profile.sum() == pytest.approx(1.0, rel=0.01)
     # Y is the tilt axis: rows without the blob see nothing.
     assert np.abs(projections[:, [0, 2]]).max() == 0.0
 
