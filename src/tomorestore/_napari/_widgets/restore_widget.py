@@ -1,0 +1,387 @@
+"""The "Restore" dock widget: apply a trained model to the whole tomogram, tile by tile.
+
+The result goes into a NEW layer ``'<source> restored (<method>)'`` on the source's grid
+(scale, translate, units); the source layer is never changed. With even/odd input the
+disagreement of the two restored halves can be added as a reliability map. Restoration runs
+in a napari thread worker and can be cancelled (button, or the progress bar's cancel).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qtpy.QtCore import QEvent
+from qtpy.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ...errors import InputError
+from .layer_helpers import disagreement_name, restored_name
+from .method_choice import device_choices
+from .notify import describe_exception, notify_error, notify_info
+from .shared_state import InputSnapshot, effective_selection, session_for, snapshot_inputs
+from .workers import ProgressRelay, RunController, restore_arrays
+
+if TYPE_CHECKING:
+    import napari
+    from napari.layers import Image
+
+MODEL_FILTER = "tomorestore model (*.ckpt *.pt);;All files (*)"
+MRC_FILTER = "MRC (*.mrc *.rec *.map)"
+
+
+class RestoreWidget(QWidget):
+    """Restore the chosen tomogram (or even/odd pair) with the current model.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+
+    Attributes
+    ----------
+    worker : FunctionWorker or None
+        The running restoration worker (None when idle).
+    result_layer : Image or None
+        The layer added by the last completed restoration.
+    disagreement_layer : Image or None
+        The even/odd disagreement layer of the last restoration (when asked for).
+
+    Examples
+    --------
+    >>> dock, restore = viewer.window.add_plugin_dock_widget(  # doctest: +SKIP
+    ...     "tomorestore", "Restore")
+    >>> restore.start()  # doctest: +SKIP
+    >>> qtbot.waitUntil(lambda: not restore.running, timeout=60_000)  # doctest: +SKIP
+    >>> restore.save_result("restored.mrc")  # doctest: +SKIP
+    """
+
+    def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = napari_viewer
+        self.session = session_for(napari_viewer)
+        self.controller = RunController()
+        self.result_layer: Image | None = None
+        self.disagreement_layer: Image | None = None
+        self._progress: Any = None
+        self._build()
+        self._connect()
+        self._on_model_changed(self.session.model)
+        self._refresh_data()
+
+    # -- construction ---------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        self.data_label = QLabel()
+        self.data_label.setWordWrap(True)
+        self.load_button = QPushButton("Load model…")
+        self.tile_box = QSpinBox()
+        self.tile_box.setRange(0, 1024)
+        self.tile_box.setSingleStep(16)
+        self.tile_box.setSpecialValueText("auto (64 CPU, 128 GPU)")
+        self.overlap_box = QDoubleSpinBox()
+        self.overlap_box.setRange(0.0, 0.9)
+        self.overlap_box.setSingleStep(0.05)
+        self.overlap_box.setValue(0.25)
+        self.device_combo = QComboBox()
+        self.device_combo.addItems(device_choices())
+        self.disagreement_check = QCheckBox("Even/odd disagreement map (reliability)")
+        self.restore_button = QPushButton("Restore")
+        self.cancel_button = QPushButton("Cancel")
+        self.save_button = QPushButton("Save result as MRC…")
+        self.status_label = QLabel("Idle.")
+        self.status_label.setWordWrap(True)
+        self.tile_box.setToolTip("Edge of the tiles (voxels); lowered automatically on GPU OOM.")
+        self.overlap_box.setToolTip("Fraction of a tile shared with neighbours (blended).")
+        self.disagreement_check.setToolTip(
+            "Restore each half separately and add |f(even) - f(odd)| as a layer: high values "
+            "mark where the restoration is not supported by the data."
+        )
+
+        form = QFormLayout()
+        form.addRow(self.model_label)
+        form.addRow(self.load_button)
+        form.addRow(self.data_label)
+        form.addRow("Tile", self.tile_box)
+        form.addRow("Overlap", self.overlap_box)
+        form.addRow("Device", self.device_combo)
+        form.addRow(self.disagreement_check)
+        run_row = QHBoxLayout()
+        run_row.addWidget(self.restore_button)
+        run_row.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(run_row)
+        layout.addWidget(self.save_button)
+        layout.addWidget(self.status_label)
+        layout.addStretch(1)
+
+    def _connect(self) -> None:
+        self.load_button.clicked.connect(self._on_load_clicked)
+        self.restore_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.stop)
+        self.save_button.clicked.connect(self._on_save_clicked)
+        self.session.model_changed.connect(self._on_model_changed)
+        self.session.selection_changed.connect(self._refresh_data)
+        events = self.viewer.layers.events
+        events.inserted.connect(self._refresh_data)
+        events.removed.connect(self._refresh_data)
+        self.viewer.layers.selection.events.active.connect(self._refresh_data)
+        controller = self.controller
+        self.destroyed.connect(lambda *_: controller.shutdown())
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(controller.shutdown)
+
+    # -- public API -----------------------------------------------------------------------
+
+    @property
+    def worker(self) -> Any:
+        """The running restoration worker, or None."""
+        return self.controller.worker
+
+    @property
+    def running(self) -> bool:
+        """True while a restoration runs (until its result has been handled)."""
+        return self.controller.running
+
+    @property
+    def model(self) -> Any:
+        """The model restorations use: the viewer's current (trained or loaded) model."""
+        return self.session.model
+
+    def set_parameters(self, **values: Any) -> None:
+        """Set ``tile`` (0: automatic), ``overlap``, ``device`` or ``disagreement``."""
+        for key, value in values.items():
+            if key == "tile":
+                self.tile_box.setValue(int(value or 0))
+            elif key == "overlap":
+                self.overlap_box.setValue(float(value))
+            elif key == "disagreement":
+                self.disagreement_check.setChecked(bool(value))
+            elif key == "device":
+                if self.device_combo.findText(str(value)) < 0:
+                    raise InputError(f"device {value!r} is not available here.")
+                self.device_combo.setCurrentText(str(value))
+            else:
+                raise InputError(f"unknown parameter {key!r}.")
+
+    def load_model(self, path: str | Path) -> Any:
+        """Load a model file and make it the viewer's current model (None on error)."""
+        from ...training.bundle import RestorationModel
+
+        try:
+            model = RestorationModel.load(path)
+        except Exception as exc:  # noqa: BLE001
+            notify_error(f"Could not load the model: {describe_exception(exc)}")
+            return None
+        self.session.set_model(model, path)
+        return model
+
+    def start(self) -> bool:
+        """Restore in a background thread; the result becomes a new layer.
+
+        Returns
+        -------
+        bool
+            True when a restoration started; False (with an error notification) otherwise.
+        """
+        if self.running:
+            notify_error("A restoration is already running; cancel it first.")
+            return False
+        try:
+            model = self.session.model
+            if model is None:
+                raise InputError(
+                    "There is no model: train one in the 'Train' panel or load a model file."
+                )
+            selection = effective_selection(self.viewer)
+            snapshot = snapshot_inputs(self.viewer, selection)
+        except Exception as exc:  # noqa: BLE001 - any failure becomes a notification
+            notify_error(describe_exception(exc))
+            return False
+        run_id, stop_event = self.controller.begin()
+        from napari.qt.threading import create_worker
+
+        disagreement = self.disagreement_check.isChecked() and len(snapshot.halves) == 2
+        relay = ProgressRelay(self)  # one per run: carries tile progress to this thread
+        relay.progressed.connect(partial(self._on_progress, run_id))
+        worker = create_worker(
+            restore_arrays,
+            model,
+            snapshot.halves,
+            tile=self.tile_box.value() or None,
+            overlap=self.overlap_box.value(),
+            device=self.device_combo.currentText(),
+            disagreement=disagreement,
+            progress=relay,
+            stop_event=stop_event,
+            _start_thread=False,
+            _ignore_errors=True,  # errors become one notification in _on_error
+        )
+        worker.returned.connect(partial(self._on_returned, run_id, snapshot, model))
+        worker.errored.connect(partial(self._on_error, run_id))
+        worker.finished.connect(partial(self._on_finished, run_id, relay))
+        self.controller.attach(worker)
+        self.status_label.setText(f"Restoring {snapshot.source!r} with {model.method_name}…")
+        self._update_buttons()
+        worker.start()
+        return True
+
+    def stop(self) -> None:
+        """Cancel the running restoration (its result is discarded)."""
+        if self.running:
+            self.controller.request_stop()
+            self.status_label.setText("Cancelling…")
+
+    def save_result(self, path: str | Path, layer: Image | None = None) -> Path | None:
+        """Save the restored layer (default: the last result) as MRC with its voxel size."""
+        layer = layer or self.result_layer
+        if layer is None or layer not in self.viewer.layers:
+            notify_error("There is no restored layer to save: press Restore first.")
+            return None
+        try:
+            written = layer.save(str(path), plugin="tomorestore")
+        except Exception as exc:  # noqa: BLE001
+            notify_error(f"Could not save {layer.name!r}: {describe_exception(exc)}")
+            return None
+        if not written:
+            notify_error(f"Nothing was written for {layer.name!r}; use a .mrc file name.")
+            return None
+        notify_info(f"Saved {layer.name!r} to {written[0]}")
+        return Path(written[0])
+
+    # -- handlers (GUI thread) ------------------------------------------------------------
+
+    def _on_progress(self, run_id: int, done: int, total: int) -> None:
+        if not self.controller.is_current(run_id) or self.controller.stop_event.is_set():
+            return
+        if self._progress is None:
+            from napari.utils import cancelable_progress
+
+            self._progress = cancelable_progress(
+                total=total, desc="Restoring", cancel_callback=self.stop
+            )
+        if self._progress.total != total:
+            self._progress.total = total
+        self._progress.update(done - self._progress.n)
+        self.status_label.setText(f"Restoring: tile {done}/{total}")
+
+    def _on_returned(
+        self, run_id: int, snapshot: InputSnapshot, model: Any, result: dict | None
+    ) -> None:
+        if not self.controller.is_current(run_id) or self.controller.stop_event.is_set():
+            self.status_label.setText("Cancelled.")
+            return
+        if result is None:
+            self.status_label.setText("Cancelled.")
+            return
+        method = model.method_name
+        metadata = {
+            "tomorestore": {
+                "method": method,
+                "wedge": snapshot.selection.wedge,
+                "model_path": self.session.model_path,
+                "model_step": int(getattr(model, "step", 0)),
+                "source": list(snapshot.selection.layers),
+            }
+        }
+        self.result_layer = self.viewer.add_image(
+            snapshot.to_layer_frame(result["restored"]),
+            name=restored_name(snapshot.source, method),
+            metadata=metadata,
+            colormap="gray",
+            **snapshot.geometry,
+        )
+        self.disagreement_layer = None
+        if "disagreement" in result:
+            self.disagreement_layer = self.viewer.add_image(
+                snapshot.to_layer_frame(result["disagreement"]),
+                name=disagreement_name(snapshot.source, method),
+                metadata={"tomorestore": {**metadata["tomorestore"], "kind": "disagreement"}},
+                colormap="inferno",
+                visible=False,
+                **snapshot.geometry,
+            )
+        self.status_label.setText(f"Restored into {self.result_layer.name!r}.")
+
+    def _on_error(self, run_id: int, exc: BaseException) -> None:
+        if self.controller.is_current(run_id):
+            notify_error(f"Restoration failed: {describe_exception(exc)}")
+            self.status_label.setText(f"Failed: {describe_exception(exc)}")
+
+    def _on_finished(self, run_id: int, relay: ProgressRelay) -> None:
+        relay.deleteLater()
+        if not self.controller.is_current(run_id):
+            return
+        self.controller.finished(run_id)
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
+        self._update_buttons()
+
+    def _on_model_changed(self, model: Any) -> None:
+        if model is None:
+            self.model_label.setText("Model: none. Train one in 'Train' or load a model file.")
+        else:
+            wedge = model.config.wedge
+            wedge_text = f", tilt {wedge.tilt_min:g}° to {wedge.tilt_max:g}°" if wedge else ""
+            where = f" ({Path(self.session.model_path).name})" if self.session.model_path else ""
+            self.model_label.setText(
+                f"Model: {model.method_name}, {model.step} steps{wedge_text}{where}"
+            )
+        self._update_buttons()
+
+    def _refresh_data(self, *args: Any) -> None:
+        try:
+            selection = effective_selection(self.viewer)
+        except InputError as exc:
+            self.data_label.setText(f"Input: {exc}")
+            self.disagreement_check.setEnabled(False)
+        else:
+            self.data_label.setText(f"Input: {' + '.join(selection.layers)}")
+            self.disagreement_check.setEnabled(selection.has_halves)
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        running = self.running
+        self.restore_button.setEnabled(not running and self.session.model is not None)
+        self.cancel_button.setEnabled(running)
+        self.load_button.setEnabled(not running)
+        self.save_button.setEnabled(self.result_layer is not None)
+
+    def _on_load_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load model", "", MODEL_FILTER)
+        if path:
+            self.load_model(path)
+
+    def _on_save_clicked(self) -> None:
+        default = f"{self.result_layer.name}.mrc" if self.result_layer is not None else ""
+        path, _ = QFileDialog.getSaveFileName(self, "Save restored tomogram", default, MRC_FILTER)
+        if path:
+            self.save_result(path)
+
+    # -- lifetime -------------------------------------------------------------------------
+
+    def event(self, event: QEvent) -> bool:  # noqa: D102 - Qt override
+        if event.type() == QEvent.Type.ParentChange and self.parent() is None:
+            self.controller.shutdown()
+        return super().event(event)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.controller.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,204 @@
+"""What the three widgets of one viewer share: the data selection and the current model.
+
+One :class:`Session` per viewer (a weak registry: it goes away with the viewer). The
+"Data and wedge" widget writes :attr:`Session.selection`; "Train" reads it and writes
+:attr:`Session.model`; "Restore" reads both. Each widget also works alone: with no
+selection made, the active image layer is used as a single tomogram without a wedge.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from psygnal import Signal
+
+from ...errors import InputError
+from .layer_helpers import (
+    check_same_geometry,
+    find_layer,
+    geometry_kwargs,
+    image_layers,
+    layer_array,
+    layer_voxel_size,
+    mask_array,
+    source_name,
+)
+
+if TYPE_CHECKING:
+    import napari
+
+
+@dataclass(frozen=True)
+class DataSelection:
+    """The user's choice of input data and missing wedge (layer names, not layers).
+
+    Attributes
+    ----------
+    mode : {"single", "halves"}
+        One tomogram, or even/odd half tomograms.
+    layers : tuple of str
+        ``(tomogram,)`` or ``(even, odd)`` layer names.
+    tilt_range : tuple of float or None
+        ``(tilt_min, tilt_max)`` in degrees, or None when the wedge is unknown/ignored.
+    tilt_axis : {"Y", "X"}
+        The tilt axis of the tilt series.
+    mask_layer : str or None
+        A labels layer whose non-zero voxels mark where the sample is.
+    """
+
+    mode: Literal["single", "halves"] = "single"
+    layers: tuple[str, ...] = ()
+    tilt_range: tuple[float, float] | None = None
+    tilt_axis: Literal["Y", "X"] = "Y"
+    mask_layer: str | None = None
+
+    @property
+    def has_halves(self) -> bool:
+        """True for even/odd input."""
+        return self.mode == "halves"
+
+    @property
+    def wedge(self) -> dict[str, Any] | None:
+        """The wedge as a plain dict (``tilt_min``, ``tilt_max``, ``tilt_axis``), or None."""
+        if self.tilt_range is None:
+            return None
+        return {
+            "tilt_min": float(self.tilt_range[0]),
+            "tilt_max": float(self.tilt_range[1]),
+            "tilt_axis": self.tilt_axis,
+        }
+
+
+@dataclass(frozen=True)
+class InputSnapshot:
+    """Arrays and geometry taken from the layers of a :class:`DataSelection`.
+
+    Safe to hand to a worker thread: plain numpy copies and tuples, no layers. The core
+    takes the tilt axis along Y; for a tilt axis along X the arrays here have Y and X
+    swapped (``swapped``) and :meth:`to_layer_frame` swaps results back.
+    """
+
+    selection: DataSelection
+    halves: list[np.ndarray]
+    mask: np.ndarray | None
+    voxel_size: tuple[float, float, float]
+    source: str
+    geometry: dict[str, Any] = field(default_factory=dict)
+    swapped: bool = False
+
+    @property
+    def wedge_config(self) -> Any:
+        """The core's ``WedgeConfig`` (tilt axis Y in the core's frame), or None."""
+        if self.selection.tilt_range is None:
+            return None
+        from ...training.config import make_wedge
+
+        return make_wedge(self.selection.tilt_range)
+
+    def to_layer_frame(self, array: np.ndarray) -> np.ndarray:
+        """A result (3D volume or 2D XY image) in the orientation of the source layer."""
+        return np.ascontiguousarray(np.swapaxes(array, -1, -2)) if self.swapped else array
+
+
+class Session:
+    """Per-viewer state shared by the widgets, with change signals."""
+
+    selection_changed = Signal(object)
+    model_changed = Signal(object)
+
+    def __init__(self) -> None:
+        self._selection: DataSelection | None = None
+        self.model: Any = None
+        self.model_path: str | None = None
+
+    @property
+    def selection(self) -> DataSelection | None:
+        """The data chosen in "Data and wedge" (None until the user picks something)."""
+        return self._selection
+
+    @selection.setter
+    def selection(self, value: DataSelection | None) -> None:
+        if value != self._selection:
+            self._selection = value
+            self.selection_changed.emit(value)
+
+    def set_model(self, model: Any, path: str | None = None) -> None:
+        """Make ``model`` (a ``RestorationModel``) the current one and announce it."""
+        self.model = model
+        self.model_path = None if path is None else str(path)
+        self.model_changed.emit(model)
+
+
+_SESSIONS: weakref.WeakKeyDictionary[Any, Session] = weakref.WeakKeyDictionary()
+
+
+def session_for(viewer: napari.Viewer) -> Session:
+    """The :class:`Session` of ``viewer`` (created on first use)."""
+    session = _SESSIONS.get(viewer)
+    if session is None:
+        session = _SESSIONS[viewer] = Session()
+    return session
+
+
+def effective_selection(viewer: napari.Viewer) -> DataSelection:
+    """The session's selection, else the active (or only) 3D image layer as one tomogram."""
+    selection = session_for(viewer).selection
+    if selection is not None and selection.layers:
+        return selection
+    active = viewer.layers.selection.active
+    candidates = image_layers(viewer)
+    if active is not None and active in candidates:
+        return DataSelection(mode="single", layers=(active.name,))
+    if len(candidates) == 1:
+        return DataSelection(mode="single", layers=(candidates[0].name,))
+    raise InputError(
+        "No tomogram chosen. Open the 'Data and wedge' panel (Plugins ▸ tomorestore) and pick "
+        "the tomogram or the even/odd layers."
+        if candidates
+        else "There is no 3D image layer. Open a tomogram (File ▸ Open) or the sample "
+        "(File ▸ Open Sample ▸ tomorestore)."
+    )
+
+
+def snapshot_inputs(viewer: napari.Viewer, selection: DataSelection) -> InputSnapshot:
+    """Validate ``selection`` against the viewer and copy its data out of the layers.
+
+    Raises
+    ------
+    InputError
+        Missing layers, even/odd of different shape or scale, a mask of the wrong shape.
+    """
+    if selection.has_halves:
+        if len(selection.layers) != 2:
+            raise InputError("Even/odd mode needs two layers: pick the even and the odd half.")
+        even = find_layer(viewer, selection.layers[0], role="even")
+        odd = find_layer(viewer, selection.layers[1], role="odd")
+        check_same_geometry(even, odd)
+        layers = [even, odd]
+    else:
+        layers = [
+            find_layer(viewer, selection.layers[0] if selection.layers else None, role="tomogram")
+        ]
+    halves = [layer_array(layer) for layer in layers]
+    mask = None
+    if selection.mask_layer:
+        mask_layer = find_layer(viewer, selection.mask_layer, role="mask")
+        mask = mask_array(mask_layer, halves[0].shape)
+    voxel_size = layer_voxel_size(layers[0])
+    swapped = selection.tilt_range is not None and selection.tilt_axis == "X"
+    if swapped:  # the core's tilt axis is Y: swap Y and X, swap results back
+        halves = [np.ascontiguousarray(np.swapaxes(h, 1, 2)) for h in halves]
+        mask = None if mask is None else np.ascontiguousarray(np.swapaxes(mask, 1, 2))
+        voxel_size = (voxel_size[0], voxel_size[2], voxel_size[1])
+    return InputSnapshot(
+        selection=selection,
+        halves=halves,
+        mask=mask,
+        voxel_size=voxel_size,
+        source=source_name([layer.name for layer in layers]),
+        geometry=geometry_kwargs(layers[0]),
+        swapped=swapped,
+    )
