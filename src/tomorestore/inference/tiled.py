@@ -1,0 +1,240 @@
+"""Sliding-window inference over a whole tomogram, tile by tile."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import Cancelled, InputError
+from .oom import (
+    TileSettings,
+    is_out_of_memory,
+    out_of_memory_error,
+    release_cached_memory,
+    shrink,
+)
+from .tiling import BLEND_MODES, TileGrid, plan_grid
+
+Predict = Callable[[torch.Tensor], torch.Tensor]
+DEFAULT_MIN_TILE = 16
+
+
+class _TileTooLarge(Exception):
+    """Out of memory at batch size 1: the pass must restart with smaller tiles."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def predict_tiled(
+    volume: Any,
+    predict: Predict,
+    *,
+    tile: int | Sequence[int] = 64,
+    overlap: float = 0.25,
+    blend: str = "gaussian",
+    batch_size: int = 1,
+    compute_device: torch.device | str = "cpu",
+    stitch_device: torch.device | str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    min_size: int | None = None,
+) -> np.ndarray:
+    """Apply ``predict`` to a whole volume in overlapping, blended tiles.
+
+    Only one batch of tiles is ever converted to float32 and sent to ``compute_device``, so
+    a memory-mapped tomogram of any size can be restored. Borders are reflect-padded by
+    half the overlap so border voxels get context.
+
+    Parameters
+    ----------
+    volume : array-like (Z, Y, X)
+        A NumPy array or ``np.memmap`` of any real dtype; read tile by tile.
+    predict : callable
+        Maps a float32 tensor ``(B, 1, tz, ty, tx)`` on ``compute_device`` to a tensor of
+        the same shape (any device and float dtype).
+    tile : int or (int, int, int)
+        Tile edge(s) in voxels. Axes shorter than a tile get one (reflect-padded) tile of
+        the axis length plus margins.
+    overlap : float
+        Fraction of a tile shared with its neighbour, in ``[0, 1)``.
+    blend : {"gaussian", "linear", "constant"}
+        Weighting of overlapping tiles (gaussian: sigma = 0.125 tile, as MONAI).
+    batch_size : int
+        Tiles per call of ``predict``.
+    compute_device, stitch_device : torch.device or str
+        Where tiles are predicted and where the output is accumulated (CPU by default,
+        which keeps GPU memory for the network).
+    progress : callable, optional
+        Called as ``progress(done, total)`` (tiles) after each batch. After an
+        out-of-memory restart with smaller tiles, counting starts again with the new total.
+    should_stop : callable, optional
+        Checked before each batch; when it returns True, :class:`~tomorestore.errors.
+        Cancelled` is raised.
+    min_size : int, optional
+        Smallest allowed volume extent and tile edge (e.g. twice the network divisor).
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (Z, Y, X), the blended predictions.
+
+    Raises
+    ------
+    InputError
+        Bad volume or parameters, non-finite voxels, or out of memory even at the smallest
+        tile (the message says what to try).
+    Cancelled
+        When ``should_stop()`` returned True.
+
+    Notes
+    -----
+    On an out-of-memory error (``torch.cuda.OutOfMemoryError`` or a ``RuntimeError``
+    mentioning "out of memory") the cache is emptied and the batch is retried with half
+    the batch size; at batch size 1 the tiles are halved (not below ``min_size``, default
+    16) and the pass restarts.
+    """
+    shape = _check_volume(volume, min_size)
+    tiles = _check_tile(tile, min_size)
+    if not 0.0 <= float(overlap) < 1.0:
+        raise InputError(f"overlap must be in [0, 1), got {overlap}")
+    if blend not in BLEND_MODES:
+        raise InputError(f"unknown blend {blend!r}: choose one of {', '.join(BLEND_MODES)}")
+    if int(batch_size) < 1:
+        raise InputError(f"batch_size must be at least 1, got {batch_size}")
+    compute = torch.device(compute_device)
+    stitch = torch.device(stitch_device)
+    min_tile = min_size if min_size else DEFAULT_MIN_TILE
+
+    settings = TileSettings(int(batch_size), tiles)
+    while True:
+        grid = plan_grid(shape, settings.tile, float(overlap))
+        try:
+            return _predict_pass(
+                volume, predict, grid, blend, settings.batch_size, compute, stitch,
+                progress, should_stop,
+            )  # fmt: skip
+        except _TileTooLarge as too_large:
+            cause = too_large.cause
+        release_cached_memory()
+        smaller = shrink(TileSettings(1, settings.tile), min_tile=min_tile)
+        if smaller is None:
+            raise out_of_memory_error(TileSettings(1, settings.tile), compute, min_tile) from cause
+        settings = smaller
+
+
+def _check_volume(volume: Any, min_size: int | None) -> tuple[int, int, int]:
+    shape = tuple(int(n) for n in getattr(volume, "shape", ()))
+    dtype = np.dtype(getattr(volume, "dtype", np.float64))
+    if len(shape) != 3:
+        raise InputError(
+            f"expected a 3D (Z, Y, X) volume, got shape {shape}; pass one tomogram at a time"
+        )
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise InputError(f"volume has dtype {dtype}; convert it to a real number type")
+    if min(shape) < 1:
+        raise InputError(f"volume of shape {shape} is empty")
+    if min_size is not None and min(shape) < min_size:
+        axis = "ZYX"[int(np.argmin(shape))]
+        raise InputError(
+            f"volume of shape {shape} is too small along {axis}: each axis needs at least "
+            f"{min_size} voxels for this network; pad the volume or use a shallower network"
+        )
+    return shape  # type: ignore[return-value]
+
+
+def _check_tile(tile: int | Sequence[int], min_size: int | None) -> tuple[int, int, int]:
+    tiles = (int(tile),) * 3 if np.isscalar(tile) else tuple(int(t) for t in tile)
+    if len(tiles) != 3 or min(tiles) < 1:
+        raise InputError(f"tile must be a positive int or three positive ints, got {tile}")
+    if min_size is not None and min(tiles) < min_size:
+        raise InputError(f"tile {tile} is too small: use a tile edge of at least {min_size}")
+    return tiles  # type: ignore[return-value]
+
+
+def _read_tile(volume: Any, grid: TileGrid, start: tuple[int, int, int]) -> np.ndarray:
+    """The float32 tile at padded position ``start`` (reflected at the borders).
+
+    Reads only the bounding slab of the tile from ``volume`` (a memmap stays on disk).
+    """
+    indices = [axis.source_indices(s) for axis, s in zip(grid.axes, start, strict=True)]
+    bounds = [(int(i.min()), int(i.max()) + 1) for i in indices]
+    slab = volume[tuple(slice(lo, hi) for lo, hi in bounds)]
+    local = [i - lo for i, (lo, _) in zip(indices, bounds, strict=True)]
+    if any(
+        len(i) != hi - lo or np.any(np.diff(i) != 1)
+        for i, (lo, hi) in zip(local, bounds, strict=True)
+    ):
+        slab = np.asarray(slab)[np.ix_(*local)]
+    tile = np.array(slab, dtype=np.float32, copy=True)
+    if not np.isfinite(tile).all():
+        raise InputError(
+            "the volume contains NaN or infinite values; replace them (e.g. numpy.nan_to_num) "
+            "before restoring"
+        )
+    return tile
+
+
+def _predict_pass(
+    volume: Any,
+    predict: Predict,
+    grid: TileGrid,
+    blend: str,
+    batch_size: int,
+    compute: torch.device,
+    stitch: torch.device,
+    progress: Callable[[int, int], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> np.ndarray:
+    """One pass over ``grid``; halves ``batch_size`` on out-of-memory errors."""
+    shape = tuple(axis.length for axis in grid.axes)
+    wz, wy, wx = (torch.from_numpy(w).to(stitch) for w in grid.windows(blend))
+    window = wz[:, None, None] * wy[None, :, None] * wx[None, None, :]
+    output = torch.zeros(shape, dtype=torch.float32, device=stitch)
+    positions = grid.positions
+    total = len(positions)
+    done = 0
+    while done < total:
+        if should_stop is not None and should_stop():
+            raise Cancelled("restoration stopped by the user")
+        chunk = positions[done : done + batch_size]
+        batch = np.stack([_read_tile(volume, grid, start) for start in chunk])[:, None]
+        failure: BaseException | None = None
+        try:
+            x = torch.from_numpy(batch).to(compute)
+            y = predict(x)
+            if tuple(y.shape) != tuple(x.shape):
+                raise ValueError(
+                    f"predict returned shape {tuple(y.shape)} for input {tuple(x.shape)}"
+                )
+            y = y.detach().to(device=stitch, dtype=torch.float32)
+        except Exception as error:  # noqa: BLE001 - filtered right below
+            if not is_out_of_memory(error):
+                raise
+            failure = error
+        if failure is not None:
+            x = y = None  # drop references before emptying the cache
+            release_cached_memory()
+            if batch_size == 1:
+                raise _TileTooLarge(failure)
+            batch_size //= 2
+            continue
+        for k, start in enumerate(chunk):
+            spans = [axis.output_span(s) for axis, s in zip(grid.axes, start, strict=True)]
+            out_index = tuple(span[0] for span in spans)
+            tile_index = tuple(span[1] for span in spans)
+            output[out_index] += y[k, 0][tile_index] * window[tile_index]
+        done += len(chunk)
+        if progress is not None:
+            progress(done, total)
+    sz, sy, sx = (
+        torch.from_numpy(s.astype(np.float32)).to(stitch) for s in grid.weight_sums(blend)
+    )
+    output /= sz[:, None, None]
+    output /= sy[None, :, None]
+    output /= sx[None, None, :]
+    return output.cpu().numpy()

@@ -1,0 +1,168 @@
+"""Tile grids and blending windows for sliding-window inference (MONAI semantics).
+
+Along each axis the volume of length ``n`` is reflect-padded by ``margin`` voxels on both
+sides (border voxels get context), tiles of length ``t`` start every
+``interval = int(t * (1 - overlap))`` voxels and the last one is shifted to end at the
+padded border (as in MONAI ``sliding_window_inference``). Each tile's prediction is weighted
+by a separable window that vanishes on a thin ``trim`` band at the tile edge (where the
+network saw zero padding) and blended. Because windows are separable and the grid is a
+Cartesian product, the sum of weights is the outer product of per-axis sums: no weight
+volume is stored.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+BlendMode = Literal["gaussian", "linear", "constant"]
+BLEND_MODES: tuple[str, ...] = ("gaussian", "linear", "constant")
+GAUSSIAN_SIGMA_SCALE = 0.125  # sigma = 0.125 * tile, as MONAI's default
+
+
+def reflect_indices(positions: np.ndarray, length: int) -> np.ndarray:
+    """Map (possibly out-of-range) positions into ``[0, length)`` by mirror reflection.
+
+    Same as ``numpy.pad(mode="reflect")`` (edge not repeated), repeated as often as needed,
+    so any padding width works. A length-1 axis maps everything to 0.
+    """
+    positions = np.asarray(positions, dtype=np.int64)
+    if length == 1:
+        return np.zeros_like(positions)
+    period = 2 * (length - 1)
+    folded = np.mod(positions, period)
+    return np.where(folded < length, folded, period - folded)
+
+
+def tile_starts(padded_length: int, tile: int, overlap: float) -> list[int]:
+    """Start positions of tiles of length ``tile`` covering ``[0, padded_length)``.
+
+    ``tile <= padded_length``. Tiles step by ``max(1, int(tile * (1 - overlap)))``; the last
+    one ends exactly at ``padded_length``.
+    """
+    if tile > padded_length:
+        raise ValueError(f"tile {tile} longer than the axis {padded_length}")
+    interval = max(1, int(tile * (1.0 - overlap)))
+    count = math.ceil((padded_length - tile) / interval) + 1
+    starts = sorted({min(i * interval, padded_length - tile) for i in range(count)})
+    return starts
+
+
+def window_1d(length: int, mode: str, trim: int) -> np.ndarray:
+    """Blending weights along one tile axis (float64, maximum 1, zero on ``trim`` voxels
+    at each end).
+
+    ``gaussian``: ``exp(-(i - c)^2 / (2 sigma^2))`` with ``sigma = 0.125 * length``;
+    ``linear``: a triangle that falls to ``1 / half-width`` at the kept edge; ``constant``:
+    ones.
+    """
+    if mode not in BLEND_MODES:
+        raise ValueError(f"unknown blend mode {mode!r}; choose one of {', '.join(BLEND_MODES)}")
+    if 2 * trim >= length:
+        raise ValueError(f"trim {trim} leaves nothing of a tile of {length}")
+    index = np.arange(length, dtype=np.float64)
+    if mode == "gaussian":
+        sigma = max(GAUSSIAN_SIGMA_SCALE * length, 1e-3)
+        centre = (length - 1) / 2.0
+        weights = np.exp(-((index - centre) ** 2) / (2.0 * sigma**2))
+    elif mode == "linear":
+        weights = np.minimum(index - trim + 1.0, length - trim - index)
+    else:
+        weights = np.ones(length)
+    weights[:trim] = 0.0
+    weights[length - trim :] = 0.0
+    weights /= weights.max()
+    kept = weights[trim : length - trim]
+    # keep every kept weight positive (a far gaussian tail underflows; as MONAI's clamp)
+    positive_min = kept[kept > 0].min()
+    weights[trim : length - trim] = np.maximum(kept, positive_min)
+    return weights
+
+
+@dataclass(frozen=True)
+class AxisTiling:
+    """Tiling of one axis: ``length`` voxels, padded by ``margin`` on both sides."""
+
+    length: int
+    tile: int
+    margin: int
+    trim: int
+    starts: tuple[int, ...]  # in padded coordinates
+
+    @property
+    def padded_length(self) -> int:
+        return self.length + 2 * self.margin
+
+    def source_indices(self, start: int) -> np.ndarray:
+        """Indices into the unpadded axis for the tile starting at padded ``start``."""
+        return reflect_indices(np.arange(start, start + self.tile) - self.margin, self.length)
+
+    def output_span(self, start: int) -> tuple[slice, slice]:
+        """(slice into the volume, slice into the tile) of the tile's in-volume part."""
+        first = start - self.margin
+        lo = max(first, 0)
+        hi = min(first + self.tile, self.length)
+        return slice(lo, hi), slice(lo - first, hi - first)
+
+
+def plan_axis(length: int, tile: int, overlap: float) -> AxisTiling:
+    """Tile one axis of ``length`` voxels with tiles of (at most) ``tile`` voxels.
+
+    The reflection margin is half the overlap (``(tile - interval) // 2``) and the trim
+    band a quarter of it, so neighbouring tiles still cross-fade over half the overlap and
+    border voxels lie inside the kept part of a tile. An axis shorter than a tile (plus
+    margins) gets one tile of the padded length.
+    """
+    interval = max(1, int(tile * (1.0 - overlap)))
+    overlap_voxels = tile - interval
+    margin = overlap_voxels // 2
+    trim = overlap_voxels // 4
+    axis_tile = min(tile, length + 2 * margin)
+    starts = tile_starts(length + 2 * margin, axis_tile, overlap)
+    return AxisTiling(length, axis_tile, margin, trim, tuple(starts))
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """A 3D tile grid: the Cartesian product of three :class:`AxisTiling`."""
+
+    axes: tuple[AxisTiling, AxisTiling, AxisTiling]
+
+    @property
+    def tile_shape(self) -> tuple[int, int, int]:
+        return tuple(axis.tile for axis in self.axes)  # type: ignore[return-value]
+
+    @property
+    def positions(self) -> list[tuple[int, int, int]]:
+        """Tile start positions (padded coordinates), in C order."""
+        return list(itertools.product(*(axis.starts for axis in self.axes)))
+
+    def __len__(self) -> int:
+        return math.prod(len(axis.starts) for axis in self.axes)
+
+    def windows(self, mode: str) -> list[np.ndarray]:
+        """Per-axis blending windows (float32); the 3D window is their outer product."""
+        return [window_1d(a.tile, mode, a.trim).astype(np.float32) for a in self.axes]
+
+    def weight_sums(self, mode: str) -> list[np.ndarray]:
+        """Per-axis sums of the windows over all tiles (float64, positive everywhere)."""
+        sums = []
+        for axis, window in zip(self.axes, self.windows(mode), strict=True):
+            total = np.zeros(axis.length, dtype=np.float64)
+            for start in axis.starts:
+                out, inside = axis.output_span(start)
+                total[out] += window[inside]
+            if not np.all(total > 0):  # guaranteed by plan_axis; a bug otherwise
+                raise RuntimeError("tile grid leaves voxels without weight")
+            sums.append(total)
+        return sums
+
+
+def plan_grid(shape: tuple[int, int, int], tile: tuple[int, int, int], overlap: float) -> TileGrid:
+    """Plan the tiles that cover a volume of ``shape`` (Z, Y, X)."""
+    axes = tuple(plan_axis(n, t, overlap) for n, t in zip(shape, tile, strict=True))
+    return TileGrid(axes)  # type: ignore[arg-type]
