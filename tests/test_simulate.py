@@ -231,11 +231,14 @@ def test_wedge_only_has_its_power_in_the_measured_region(sim):
     assert truth[~measured & nonzero].sum() / truth[nonzero].sum() > 0.4
     # ... the noise-free reconstruction has little left there.
     assert wedge[clearly_missing].sum() / wedge[nonzero].sum() < 0.15
-    band = (radius > 0.04) & (radius < 0.35)
-    inside = band & (np.abs(phi) < 55)
-    outside = band & clearly_missing
-    assert wedge[inside].sum() / truth[inside].sum() == pytest.approx(1.0, abs=0.15)
-    assert wedge[outside].sum() / truth[outside].sum() < 0.05
+    # Per region, against the phantom's own spectrum. The measured transfer is below 1
+    # (linear interpolation blurs, the box crops objects) but far above the missing one.
+    band = (radius > 0.04) & (radius < 0.3)
+    kept = wedge[band & (np.abs(phi) < 55)].sum() / truth[band & (np.abs(phi) < 55)].sum()
+    lost = wedge[band & clearly_missing].sum() / truth[band & clearly_missing].sum()
+    assert 0.5 < kept < 1.2
+    assert lost < 0.05
+    assert lost < 0.05 * kept
 
 
 @pytest.mark.parametrize(
@@ -246,16 +249,16 @@ def test_handedness_on_an_asymmetric_range(tilt_range, measured_phi, missing_phi
     """Tilts in [θmin, θmax] measure φ = atan2(k_z, k_x) in [θmin, θmax] (not the mirror)."""
     sim = simulate_tomogram(SHAPE, tilt_range=tilt_range, seed=3)
     phi, radius = fourier_angles(SHAPE)
-    band = (radius > 0.04) & (radius < 0.35)
+    band = (radius > 0.04) & (radius < 0.3)
     wedge, truth = power(sim.wedge_only), power(sim.ground_truth)
 
     def recovered(centre):
         region = band & (np.abs(phi - centre) < 10)
         return wedge[region].sum() / truth[region].sum()
 
-    assert recovered(measured_phi) > 0.7
-    assert recovered(missing_phi) < 0.2
-    assert recovered(measured_phi) > 5 * recovered(missing_phi)
+    assert recovered(measured_phi) > 0.4
+    assert recovered(missing_phi) < 0.1
+    assert recovered(measured_phi) > 10 * recovered(missing_phi)
 
 
 @pytest.mark.parametrize(

@@ -82,6 +82,32 @@ def tilt_series(tilt_range: tuple[float, float], tilt_step: float) -> np.ndarray
     return tilt_min + tilt_step * np.arange(count, dtype=np.float64)
 
 
+def lateral_margin(shape: tuple[int, int, int], angles: np.ndarray) -> int:
+    """Voxels of sample to simulate beyond each X edge of the volume.
+
+    A real lamella continues sideways beyond the reconstructed field, and tilted rays
+    through the field cross it: ``(Z/2)·tan(max |θ|)`` voxels on each side (at most ``X``).
+    Without it the phantom would end in the field of view and its corners would throw
+    limited-angle streaks across the reconstruction.
+    """
+    n_z, _, n_x = shape
+    steepest = math.radians(min(float(np.max(np.abs(angles))), 89.0))
+    return int(min(n_x, math.ceil((n_z - 1) / 2 * math.tan(steepest))))
+
+
+def _edge_taper(n_x: int, margin: int) -> np.ndarray:
+    """A (1, 1, X + 2·margin) weight: 1 over the volume and half the margin, then a cosine to 0.
+
+    It fades the simulated world out smoothly instead of cutting it, so that its far edges
+    throw no streaks into the volume.
+    """
+    width = n_x + 2 * margin
+    distance = np.abs(np.arange(width, dtype=np.float32) - (width - 1) / 2) - (n_x - 1) / 2
+    ramp = max(margin / 2, 1.0)
+    fade = np.clip((distance - (margin - ramp)) / ramp, 0.0, 1.0)
+    return (0.5 * (1 + np.cos(np.pi * fade))).astype(np.float32).reshape(1, 1, -1)
+
+
 def _validate(shape, tilt_range, tilt_step, snr, voxel_size) -> tuple:
     try:
         shape = tuple(int(n) for n in shape)
@@ -163,11 +189,15 @@ def simulate_tomogram(
     )
     rng = np.random.default_rng(seed)
     angles = tilt_series(tilt_range, tilt_step)
-    truth = make_phantom(shape, voxel_size=voxel_size, rng=rng)
-    clean = project(truth, angles)  # (n_tilts, Y, S)
+    n_z, n_y, n_x = shape
+    margin = lateral_margin(shape, angles)
+    world = make_phantom((n_z, n_y, n_x + 2 * margin), voxel_size=voxel_size, rng=rng)
+    truth = np.ascontiguousarray(world[:, :, margin : margin + n_x])
+    world *= _edge_taper(n_x, margin)
+    clean = project(world, angles)  # (n_tilts, Y, S), centred on the volume
 
     # Signal variance over the detector columns that face the volume at zero tilt.
-    n_s, n_x = clean.shape[2], shape[2]
+    n_s = clean.shape[2]
     centre = slice((n_s - n_x) // 2, (n_s - n_x) // 2 + n_x)
     sigma = math.sqrt(float(np.var(clean[:, :, centre], dtype=np.float64)) / snr)
     half_sigma = math.sqrt(2.0) * sigma  # half the dose: twice the noise variance
@@ -176,7 +206,6 @@ def simulate_tomogram(
 
     # One back-projection for all three: the Y slices are independent, so stack along Y.
     stacked = np.concatenate((clean, clean + noise_even, clean + noise_odd), axis=1)
-    n_z, n_y, n_x = shape
     volumes = weighted_backprojection(stacked, angles, (n_z, 3 * n_y, n_x))
     wedge_only, even, odd = (
         np.ascontiguousarray(volumes[:, i * n_y : (i + 1) * n_y]) for i in range(3)
