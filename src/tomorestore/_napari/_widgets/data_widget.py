@@ -27,7 +27,7 @@ from qtpy.QtWidgets import (
 
 from ...errors import InputError
 from .layer_combo import LayerCombo
-from .layer_helpers import check_same_geometry, image_layers, labels_layers
+from .layer_helpers import check_same_geometry, find_layer, image_layers, labels_layers
 from .notify import describe_exception, notify_error, notify_info
 from .shared_state import DataSelection, session_for
 from .wedge_view import tilt_plane_spectrum, wedge_boundary_lines
@@ -264,13 +264,16 @@ class DataWedgeWidget(QWidget):
         if selection.has_halves:
             if len(selection.layers) != 2:
                 raise InputError("Pick both the even and the odd half-tomogram layers.")
-            even, odd = (self.viewer.layers[name] for name in selection.layers)
+            even = find_layer(self.viewer, selection.layers[0], role="even")
+            odd = find_layer(self.viewer, selection.layers[1], role="odd")
             check_same_geometry(even, odd)
         elif not selection.layers:
             raise InputError(
                 "No tomogram layer: open a tomogram (File ▸ Open) or the sample "
                 "(File ▸ Open Sample ▸ tomorestore)."
             )
+        else:
+            find_layer(self.viewer, selection.layers[0], role="tomogram")
         if (
             selection.tilt_range is not None
             and not selection.tilt_range[0] < selection.tilt_range[1]
@@ -297,7 +300,9 @@ class DataWedgeWidget(QWidget):
         except InputError as exc:
             message = str(exc)
             self.summary_label.setText(f"⚠ {message}")
-            if message != self._last_warning and selection.layers:
+            combos = (self.tomogram_combo, self.even_combo, self.odd_combo, self.mask_combo)
+            by_user = not any(combo.refreshing for combo in combos)  # not a layer-list update
+            if message != self._last_warning and selection.layers and by_user:
                 notify_error(message)
             self._last_warning = message
             return
@@ -354,6 +359,7 @@ class DataWedgeWidget(QWidget):
         right = float(source.translate[2] + source.data.shape[2] * source.scale[2])
         scale = (extent / spectrum.shape[0], extent / spectrum.shape[1])
         translate = (float(source.translate[1]), right + 0.05 * extent)
+        units = tuple(source.units)[1:]  # same world units as the tomogram beside it
         base = selection.layers[0] if len(layers) == 1 else f"{layers[0].name}+{layers[1].name}"
         spectrum_name, outline_name = f"{base} wedge spectrum", f"{base} wedge outline"
         for name in (spectrum_name, outline_name):
@@ -364,6 +370,7 @@ class DataWedgeWidget(QWidget):
             name=spectrum_name,
             scale=scale,
             translate=translate,
+            units=units,
             colormap="magma",
             metadata={"tomorestore": {"wedge": selection.wedge, "kind": "tilt-plane spectrum"}},
         )
@@ -373,6 +380,7 @@ class DataWedgeWidget(QWidget):
             name=outline_name,
             scale=scale,
             translate=translate,
+            units=units,
             edge_color="yellow",
             edge_width=max(spectrum.shape) / 150,
         )

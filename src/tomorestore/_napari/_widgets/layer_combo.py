@@ -42,6 +42,7 @@ class LayerCombo(QComboBox):
         self._list_layers = list_layers
         self._allow_none = allow_none
         self._prefer = prefer
+        self.refreshing = False  # True while a layer-list change updates the choice
         self.refresh()
         events = viewer.layers.events
         events.inserted.connect(self.refresh)
@@ -104,4 +105,8 @@ class LayerCombo(QComboBox):
         self.setCurrentIndex(items.index(choice) if choice in items else (0 if items else -1))
         self.blockSignals(False)
         if self.current_name() != current:
-            self.currentIndexChanged.emit(self.currentIndex())
+            self.refreshing = True
+            try:
+                self.currentIndexChanged.emit(self.currentIndex())
+            finally:
+                self.refreshing = False

@@ -136,7 +136,12 @@ _SESSIONS: weakref.WeakKeyDictionary[Any, Session] = weakref.WeakKeyDictionary()
 
 
 def session_for(viewer: napari.Viewer) -> Session:
-    """The :class:`Session` of ``viewer`` (created on first use)."""
+    """The :class:`Session` of ``viewer`` (created on first use).
+
+    napari hands plugin widgets a proxy of the viewer; the session is keyed by the viewer
+    behind it, so every widget of one viewer shares one session.
+    """
+    viewer = getattr(viewer, "__wrapped__", viewer)
     session = _SESSIONS.get(viewer)
     if session is None:
         session = _SESSIONS[viewer] = Session()

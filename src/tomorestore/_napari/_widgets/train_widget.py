@@ -444,6 +444,7 @@ class TrainWidget(QWidget):
             snapshot.to_layer_frame(image),
             scale=tuple(geometry["scale"])[1:],
             translate=tuple(geometry["translate"])[1:],
+            units=tuple(geometry["units"])[1:],
             colormap="gray",
         )
         layer.reset_contrast_limits()
