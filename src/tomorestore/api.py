@@ -217,8 +217,12 @@ def train(
         seed=seed,
     )
     volumes = _input_volumes(input, even, odd)
-    first_input = input if input is not None else even
-    voxel_size = None if isinstance(first_input, np.ndarray) else volumes[0].voxel_size
+    raw_inputs = [input] if input is not None else [even, odd]
+    # A bare array has no voxel size: do not store the 1 Å placeholder in the model.
+    halves = [
+        volume.data if isinstance(raw, np.ndarray) else volume
+        for raw, volume in zip(raw_inputs, volumes, strict=True)
+    ]
     mask_array = None if mask is None else as_volume(mask).data
     checkpoint = _output_path(out)
     callback = progress if callable(progress) else None
@@ -231,9 +235,8 @@ def train(
     try:
         for event in train_events(
             resolved,
-            volumes,
+            halves,
             mask=mask_array,
-            voxel_size=voxel_size,
             checkpoint_path=checkpoint,
             resume_from=resume_from,
             should_stop=should_stop,

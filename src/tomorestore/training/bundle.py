@@ -93,12 +93,12 @@ class RestorationModel:
     >>> restored = model.restore([even, odd], tile=64)  # doctest: +SKIP
     """
 
-    network: Any
+    network: Any = field(repr=False)
     config: TrainConfig
     normalization: Normalization
     voxel_size: tuple[float, float, float] | None = None
     step: int = 0
-    history: TrainingHistory = field(default_factory=TrainingHistory)
+    history: TrainingHistory = field(default_factory=TrainingHistory, repr=False)
     _method: Any = field(default=None, repr=False, compare=False)
 
     # -- what it is -------------------------------------------------------------------------
@@ -247,8 +247,6 @@ class RestorationModel:
         torch_device = resolve_device(device)
         if tile is None:
             tile = 64 if torch_device.type == "cpu" else 128
-        if tile < 8:
-            raise InputError(f"tile must be at least 8 voxels, got {tile}.")
         if normalization == "input":
             norm = Normalization.from_volumes(arrays)
         elif normalization == "model":
@@ -278,7 +276,7 @@ class RestorationModel:
                     compute_device=str(torch_device),
                     progress=_offset_progress(progress, index, len(arrays)),
                     should_stop=should_stop,
-                    min_size=self.config.network.divisor if self.config.network else None,
+                    min_size=2 * self.config.network.divisor if self.config.network else None,
                 )
             )
         combined = np.asarray(self.method.combine(restored), dtype=np.float32)
