@@ -101,7 +101,7 @@ def test_projection_geometry_follows_the_handedness_convention():
     z0, x0 = 7.0, -5.0
     blob = np.zeros(shape, np.float32)
     blob[16 + int(z0), 1, 20 + int(x0)] = 1.0
-    blob = ndimage.gaussian_filter(blob, (1.0, 0.0, 1.0))  # no spread along Y
+    blob = ndimage.gaussian_filter(blob, (1.5, 0.0, 1.5))  # no spread along Y
     angles = np.array([-50.0, -20.0, 0.0, 35.0, 60.0])
     projections = project(blob, angles)
     n_s = projections.shape[2]

@@ -184,7 +184,7 @@ def _add_large_membrane(density, grid, nm, rng) -> None:
     normal /= np.linalg.norm(normal)
     radius = rng.uniform(2.0, 4.0) * size
     offset = rng.uniform(0.15, 0.4) * size * rng.choice([-1.0, 1.0])
-    centre = -normal * (radius + offset)
+    centre = (-normal * (radius + offset)).astype(np.float32)
     distance = np.sqrt((zz - centre[0]) ** 2 + (yy - centre[1]) ** 2 + (xx - centre[2]) ** 2)
     density += _LEAFLET * _bilayer(distance, radius, nm)
 
@@ -231,22 +231,25 @@ def _add_filaments(density, grid, z_limits, nm, rng, *, microtubule: bool) -> No
                 rng.uniform(-n_x / 3, n_x / 3),
             ]
         )
-        rel = (zz - centre[0], yy - centre[1], xx - centre[2])
-        along = rel[0] * direction[0] + rel[1] * direction[1] + rel[2] * direction[2]
-        sag = 0.5 * curvature * along**2
-        radial = [rel[i] - along * direction[i] - sag * bend[i] for i in range(3)]
+        twist = rng.uniform(0, 2 * np.pi)
+        d, b, c = (tuple(float(a) for a in vector) for vector in (direction, bend, centre))
+        rel = (zz - np.float32(c[0]), yy - np.float32(c[1]), xx - np.float32(c[2]))
+        along = rel[0] * np.float32(d[0]) + rel[1] * np.float32(d[1]) + rel[2] * np.float32(d[2])
+        sag = np.float32(0.5 * curvature) * along**2
+        radial = [rel[i] - along * np.float32(d[i]) - sag * np.float32(b[i]) for i in range(3)]
         distance = np.sqrt(radial[0] ** 2 + radial[1] ** 2 + radial[2] ** 2)
+        # Evaluate the profile only near the axis (beyond 4 sigma it is negligible).
+        sigma = max(0.7, (2.0 if microtubule else 2.5) * nm)
+        near = distance < (10.0 * nm if microtubule else 0.0) + 4 * sigma
+        r = distance[near]
         if microtubule:
-            wall = _gaussian_shell(distance, 10.0 * nm, max(0.7, 2.0 * nm))
             other = np.cross(direction, bend)
-            u = radial[0] * bend[0] + radial[1] * bend[1] + radial[2] * bend[2]
-            v = radial[0] * other[0] + radial[1] * other[1] + radial[2] * other[2]
-            twist = rng.uniform(0, 2 * np.pi)
-            protofilaments = 1.0 + 0.35 * np.cos(13 * np.arctan2(v, u) + twist)
-            density += (_MICROTUBULE * wall * protofilaments).astype(np.float32)
+            u = sum(radial[i][near] * np.float32(b[i]) for i in range(3))
+            v = sum(radial[i][near] * np.float32(other[i]) for i in range(3))
+            protofilaments = 1.0 + 0.35 * np.cos(13 * np.arctan2(v, u) + np.float32(twist))
+            density[near] += _MICROTUBULE * _gaussian_shell(r, 10.0 * nm, sigma) * protofilaments
         else:
-            rod = np.exp(-0.5 * (distance / max(0.7, 2.5 * nm)) ** 2)
-            density += (_ACTIN * rod).astype(np.float32)
+            density[near] += _ACTIN * np.exp(-0.5 * (r / sigma) ** 2)
 
 
 def _add_macromolecules(density, z_limits, vesicles, nm, rng) -> None:

@@ -88,7 +88,8 @@ def project(volume: np.ndarray, angles: Sequence[float] | np.ndarray) -> np.ndar
     -------
     numpy.ndarray
         float32 projections ``(n_tilts, Y, S)`` with ``S = detector_width(volume.shape,
-        angles)``; the ray integral is sampled every voxel with trilinear interpolation.
+        angles)``; each ray integral is sampled every voxel along the stretch that crosses
+        the volume, with bilinear interpolation in the ray's (Z, X) plane.
     """
     import torch
     import torch.nn.functional as F
@@ -99,17 +100,16 @@ def project(volume: np.ndarray, angles: Sequence[float] | np.ndarray) -> np.ndar
     theta = _angles_radians(angles)
     n_z, n_y, n_x = volume.shape
     n_s = detector_width(volume.shape, angles)
-    n_t = 2 * math.ceil(math.hypot(n_z - 1, n_x - 1) / 2) + 1
     s = torch.arange(n_s, dtype=torch.float64) - (n_s - 1) / 2
-    t = torch.arange(n_t, dtype=torch.float64) - (n_t - 1) / 2
     # Y slices as channels: (1, Y, Z, X).
     image = torch.from_numpy(np.ascontiguousarray(volume.transpose(1, 0, 2)))[None]
     out = torch.empty((theta.size, n_y, n_s), dtype=torch.float32)
     with torch.no_grad():
         for i, angle in enumerate(theta):
             sin, cos = math.sin(angle), math.cos(angle)
-            z = s[None, :] * sin + t[:, None] * cos  # (T, S)
-            x = s[None, :] * cos - t[:, None] * sin
+            t = _ray_samples(s, sin, cos, n_z, n_x)  # (T, S), unit steps along each ray
+            z = s[None, :] * sin + t * cos
+            x = s[None, :] * cos - t * sin
             grid = torch.stack((_normalise(x, n_x), _normalise(z, n_z)), dim=-1).float()[
                 None
             ]  # (1, T, S, 2): (x, z) as grid_sample's (width, height)
@@ -118,6 +118,27 @@ def project(volume: np.ndarray, angles: Sequence[float] | np.ndarray) -> np.ndar
             )
             out[i] = samples[0].sum(dim=1)
     return out.numpy()
+
+
+def _ray_samples(s, sin: float, cos: float, n_z: int, n_x: int):
+    """Positions ``t`` (unit spacing) along the ray of each detector pixel ``s``, (T, S).
+
+    Only the stretch of each ray that crosses the volume (plus the one voxel of bilinear
+    support around it) is sampled: between the two Z faces, or between the two X faces,
+    whichever is shorter, so that a wide or a thin volume costs no empty samples.
+    """
+    import torch
+
+    half_z, half_x = (n_z - 1) / 2 + 1, (n_x - 1) / 2 + 1
+    through_z = 2 * half_z / abs(cos) if abs(cos) > 1e-9 else math.inf
+    through_x = 2 * half_x / abs(sin) if abs(sin) > 1e-9 else math.inf
+    if through_z <= through_x:
+        length, centre = through_z, -s * (sin / cos)  # the ray's t where z = 0
+    else:
+        length, centre = through_x, s * (cos / sin)  # the ray's t where x = 0
+    n_t = 2 * math.ceil(length / 2) + 1
+    steps = torch.arange(n_t, dtype=torch.float64) - (n_t - 1) / 2
+    return centre[None, :] + steps[:, None]
 
 
 def _normalise(centred, size: int):
