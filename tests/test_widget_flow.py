@@ -137,14 +137,18 @@ def test_single_tomogram_n2v_alone(make_napari_viewer, qtbot, errors):
     assert tuple(viewer.layers["raw restored (n2v)"].scale) == (5.0, 5.0, 5.0)
 
 
-def test_stop_mid_training_keeps_a_checkpointed_model(halves_viewer, qtbot, errors):
+@pytest.mark.parametrize("how", ["stop button", "progress bar cancel"])
+def test_stop_mid_training_keeps_a_checkpointed_model(halves_viewer, qtbot, errors, how):
     viewer = halves_viewer
     data, train = _dock(viewer, "Data and wedge"), _dock(viewer, "Train")
     data.set_tilt_range(None)
     train.set_parameters(method="n2n", steps=10_000, **TINY)
     assert train.start()
     qtbot.waitUntil(lambda: any(isinstance(e, Step) for e in train.events), timeout=TIMEOUT_MS)
-    train.stop()
+    if how == "stop button":
+        train.stop_button.click()
+    else:
+        train._progress.cancel()  # what napari's cancel button on the progress bar does
     qtbot.waitUntil(lambda: not train.running, timeout=TIMEOUT_MS)
     finished = train.events[-1]
     assert isinstance(finished, Finished) and finished.stopped
@@ -217,3 +221,17 @@ def test_removing_the_train_widget_stops_its_worker(halves_viewer, qtbot):
     steps = len(train.events)
     qtbot.wait(200)
     assert len(train.events) == steps  # nothing of the aborted run is handled any more
+
+
+def test_closing_the_viewer_stops_training(halves_viewer, qtbot):
+    viewer = halves_viewer
+    _dock(viewer, "Data and wedge").set_tilt_range(None)
+    train = _dock(viewer, "Train")
+    train.set_parameters(method="n2n", steps=10_000, **TINY)
+    assert train.start()
+    worker = train.worker
+    qtbot.waitUntil(lambda: len(train.events) >= 2, timeout=TIMEOUT_MS)
+    viewer.close()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=TIMEOUT_MS)
+    assert not train.controller.running
+    assert len(train.events) < 100

@@ -237,6 +237,7 @@ class RestoreWidget(QWidget):
         worker.errored.connect(partial(self._on_error, run_id))
         worker.finished.connect(partial(self._on_finished, run_id, relay))
         self.controller.attach(worker)
+        self._open_progress()
         self.status_label.setText(f"Restoring {snapshot.source!r} with {model.method_name}…")
         self._update_buttons()
         worker.start()
@@ -271,14 +272,13 @@ class RestoreWidget(QWidget):
         if not self.controller.is_current(run_id) or self.controller.stop_event.is_set():
             return
         if self._progress is None:
-            from napari.utils import cancelable_progress
-
-            self._progress = cancelable_progress(
-                total=total, desc="Restoring", cancel_callback=self.stop
-            )
+            return
         if self._progress.total != total:
             self._progress.total = total
         self._progress.update(done - self._progress.n)
+        if self._progress.is_canceled:
+            self.stop()  # the cancel button of napari's progress bar
+            return
         self.status_label.setText(f"Restoring: tile {done}/{total}")
 
     def _on_returned(
@@ -329,10 +329,21 @@ class RestoreWidget(QWidget):
         if not self.controller.is_current(run_id):
             return
         self.controller.finished(run_id)
-        if self._progress is not None:
-            self._progress.close()
-            self._progress = None
+        self._close_progress()
         self._update_buttons()
+
+    def _open_progress(self) -> None:
+        # Created here, before the worker runs: napari's activity dock processes events
+        # while it adds the bar, so creating it in a progress handler would re-enter.
+        from napari.utils import cancelable_progress
+
+        self._close_progress()
+        self._progress = cancelable_progress(total=0, desc="Restoring")
+
+    def _close_progress(self) -> None:
+        if self._progress is not None:
+            progress, self._progress = self._progress, None
+            progress.close()
 
     def _on_model_changed(self, model: Any) -> None:
         if model is None:
@@ -379,9 +390,11 @@ class RestoreWidget(QWidget):
 
     def event(self, event: QEvent) -> bool:  # noqa: D102 - Qt override
         if event.type() == QEvent.Type.ParentChange and self.parent() is None:
-            self.controller.shutdown()
+            self.controller.shutdown()  # removed from its dock
+            self._close_progress()
         return super().event(event)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.controller.shutdown()
+        self._close_progress()
         super().closeEvent(event)

@@ -343,6 +343,7 @@ class TrainWidget(QWidget):
         worker.errored.connect(partial(self._on_error, run_id))
         worker.finished.connect(partial(self._on_finished, run_id))
         self.controller.attach(worker)
+        self._open_progress(int(config.steps))
         self.status_label.setText(f"Starting {self.method} on {snapshot.source!r}…")
         self._update_buttons()
         worker.start()
@@ -398,11 +399,15 @@ class TrainWidget(QWidget):
 
         self.events.append(event)
         if isinstance(event, ev.Started):
-            self._open_progress(event)
+            if self._progress is not None:
+                self._progress.total = event.total_steps - event.start_step
+                self._progress.set_description(f"Training {self.method} on {event.device}")
         elif isinstance(event, ev.Step):
             self.loss_plot.add_loss(event.step, event.loss)
             if self._progress is not None:
                 self._progress.update(1)
+                if self._progress.is_canceled and not self.controller.stop_event.is_set():
+                    self.stop()  # the cancel button of napari's progress bar
             self.status_label.setText(
                 f"{self.method}: step {event.step}/{event.total_steps}, loss {event.loss:.4g}"
             )
@@ -418,20 +423,18 @@ class TrainWidget(QWidget):
             how = "stopped" if event.stopped else "finished"
             self.status_label.setText(f"{self.method} {how} at step {event.step}.")
 
-    def _open_progress(self, event: Any) -> None:
+    def _open_progress(self, total: int) -> None:
+        # Created before the worker runs: napari's activity dock processes events while it
+        # adds the bar, so creating it in an event handler could re-enter that handler.
         from napari.utils import cancelable_progress
 
         self._close_progress()
-        self._progress = cancelable_progress(
-            total=event.total_steps - event.start_step,
-            desc=f"Training {self.method}",
-            cancel_callback=self.stop,
-        )
+        self._progress = cancelable_progress(total=total, desc=f"Training {self.method}")
 
     def _close_progress(self) -> None:
         if self._progress is not None:
-            self._progress.close()
-            self._progress = None
+            progress, self._progress = self._progress, None
+            progress.close()
 
     def _show_preview(self, image: Any) -> None:
         snapshot = self._snapshot
