@@ -16,7 +16,7 @@ from tomorestore.models import (
     prepare_for_speed,
     to_channels_last_3d,
 )
-from tomorestore.models.blocks import MaxBlurPool3d, group_count, make_norm
+from tomorestore.models.blocks import InstanceNorm3d, MaxBlurPool3d, group_count, make_norm
 
 NORMS = ["instance", "group", "batch", "none"]
 
@@ -132,10 +132,22 @@ def test_group_norm_uses_at_most_eight_groups_dividing_channels(channels, groups
     assert norm.num_groups == groups
 
 
-def test_instance_norm_has_affine_parameters():
+@pytest.mark.parametrize("grad", [True, False])
+def test_instance_norm_equals_torch_instance_norm_with_and_without_gradients(grad):
+    torch.manual_seed(0)
     norm = make_norm("instance", 4)
-    assert isinstance(norm, nn.InstanceNorm3d)
-    assert norm.affine
+    assert isinstance(norm, InstanceNorm3d)
+    reference = nn.InstanceNorm3d(4, affine=True)
+    with torch.no_grad():
+        for module in (norm, reference):
+            module.weight.copy_(torch.linspace(0.5, 2.0, 4))
+            module.bias.copy_(torch.linspace(-1.0, 1.0, 4))
+    x = 3.0 * torch.randn(2, 4, 6, 7, 8) + 1.0
+    with torch.set_grad_enabled(grad):
+        torch.testing.assert_close(norm(x), reference(x), rtol=1e-5, atol=1e-5)
+        channels_last = to_channels_last_3d(x)
+        torch.testing.assert_close(norm(channels_last), reference(x), rtol=1e-5, atol=1e-5)
+    assert set(dict(norm.named_parameters())) == {"weight", "bias"}
 
 
 def test_network_config_builds_the_described_network():

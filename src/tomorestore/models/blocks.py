@@ -26,20 +26,47 @@ def group_count(channels: int, max_groups: int = 8) -> int:
     return 1
 
 
+class InstanceNorm3d(nn.Module):
+    """Instance normalisation with per-channel affine parameters (``eps = 1e-5``).
+
+    The same function as ``nn.InstanceNorm3d(channels, affine=True)``, evaluated with the
+    faster CPU kernel for the case at hand: without gradients (inference) it runs as
+    ``group_norm`` with one group per channel, which keeps the ``channels_last_3d`` layout
+    (measured on the 2-core CPU, 16-channel U-Net, one 64^3 tile, bf16 + channels_last:
+    0.12 s instead of 0.19 s); with gradients (training) it runs as ``instance_norm``, whose
+    backward pass is faster there (1.3 s instead of 1.85 s per step of 2 x 64^3).
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.channels = channels
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled():
+            return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+        return F.group_norm(x, self.channels, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, eps={self.eps}"
+
+
 def make_norm(norm: str, channels: int) -> nn.Module:
     """Normalisation layer for ``channels`` feature maps.
 
     Parameters
     ----------
     norm : {"instance", "group", "batch", "none"}
-        ``instance``: ``InstanceNorm3d`` with learnable affine parameters; ``group``:
+        ``instance``: :class:`InstanceNorm3d` (learnable affine parameters); ``group``:
         ``GroupNorm`` with ``min(8, channels)`` groups (the largest divisor of ``channels``
         not above 8); ``batch``: ``BatchNorm3d``; ``none``: identity.
     channels : int
         Number of feature maps.
     """
     if norm == "instance":
-        return nn.InstanceNorm3d(channels, affine=True)
+        return InstanceNorm3d(channels)
     if norm == "group":
         return nn.GroupNorm(group_count(channels), channels)
     if norm == "batch":
