@@ -326,3 +326,9 @@ def test_restore_volume_enforces_twice_the_network_divisor():
     net = UNet3D(depth=3, base_channels=4)
     with pytest.raises(InputError, match="at least 16"):
         restore_volume(net, np.zeros((12, 32, 32), np.float32))
+
+
+def test_nested_lists_are_accepted_as_volumes():
+    data = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    result = predict_tiled(data.tolist(), pointwise, tile=8)
+    np.testing.assert_allclose(result, pointwise(torch.from_numpy(data)).numpy(), atol=1e-5)

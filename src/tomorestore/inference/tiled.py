@@ -98,6 +98,8 @@ def predict_tiled(
     the batch size; at batch size 1 the tiles are halved (not below ``min_size``, default
     16) and the pass restarts.
     """
+    if not hasattr(volume, "shape") or not hasattr(volume, "dtype"):
+        volume = np.asarray(volume)
     shape = _check_volume(volume, min_size)
     tiles = _check_tile(tile, min_size)
     if not 0.0 <= float(overlap) < 1.0:
