@@ -148,7 +148,7 @@ def test_stop_mid_training_keeps_a_checkpointed_model(halves_viewer, qtbot, erro
     if how == "stop button":
         train.stop_button.click()
     else:
-        train._progress.cancel()  # what napari's cancel button on the progress bar does
+        train.progress.bar.cancel()  # what the cancel button of napari's progress bar does
     qtbot.waitUntil(lambda: not train.running, timeout=TIMEOUT_MS)
     finished = train.events[-1]
     assert isinstance(finished, Finished) and finished.stopped

@@ -27,8 +27,14 @@ from qtpy.QtWidgets import (
 
 from ...errors import InputError
 from .layer_combo import LayerCombo
-from .layer_helpers import check_same_geometry, find_layer, image_layers, labels_layers
-from .notify import describe_exception, notify_error, notify_info
+from .layer_helpers import (
+    check_same_geometry,
+    find_layer,
+    image_layers,
+    labels_layers,
+    layer_data,
+)
+from .notify import describe_exception, guarded, notify_error, notify_info
 from .shared_state import DataSelection, session_for
 from .wedge_view import tilt_plane_spectrum, wedge_boundary_lines
 
@@ -283,6 +289,7 @@ class DataWedgeWidget(QWidget):
                 "is empty: the minimum must be below the maximum."
             )
 
+    @guarded
     def _on_change(self, *args: Any) -> None:
         if self._building:
             return
@@ -323,6 +330,7 @@ class DataWedgeWidget(QWidget):
         mask = f", mask {selection.mask_layer!r}" if selection.mask_layer else ""
         return f"{what}: {shape} voxels of {size} Å; {wedge}{mask}."
 
+    @guarded
     def _take_tilt_range_from_metadata(self, *args: Any) -> None:
         """Pre-fill the tilt range from layer metadata (the sample data carries it)."""
         if self._building:
@@ -337,6 +345,7 @@ class DataWedgeWidget(QWidget):
                 float(tilt_range[0]), float(tilt_range[1]), self.tilt_axis_combo.currentText()
             )
 
+    @guarded
     def _on_show_wedge_clicked(self) -> None:
         self.show_wedge()
 
@@ -349,7 +358,9 @@ class DataWedgeWidget(QWidget):
                 "it with the data."
             )
         layers = [self.viewer.layers[name] for name in selection.layers]
-        spectrum = sum(tilt_plane_spectrum(layer.data, selection.tilt_axis) for layer in layers)
+        spectrum = sum(
+            tilt_plane_spectrum(layer_data(layer), selection.tilt_axis) for layer in layers
+        )
         spectrum = np.asarray(spectrum / len(layers), dtype=np.float32)
         lines = wedge_boundary_lines(spectrum.shape, selection.tilt_range)
 

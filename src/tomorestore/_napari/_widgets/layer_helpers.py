@@ -52,16 +52,24 @@ def find_layer(viewer: napari.Viewer, name: str | None, *, role: str) -> Layer:
     return viewer.layers[name]
 
 
+def layer_data(layer: Layer) -> Any:
+    """The layer's full-resolution data (level 0 of a multiscale layer), not copied."""
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
 def layer_array(layer: Layer) -> np.ndarray:
-    """A float32 (Z, Y, X) copy of an image layer's data (level 0 when multiscale).
+    """An immutable (Z, Y, X) snapshot of an image layer's data, safe for a worker thread.
+
+    A read-only array (e.g. the memory map of an MRC file opened with the plugin's reader)
+    is passed through as it is, so large tomograms are read tile by tile; anything else is
+    copied to float32.
 
     Raises
     ------
     InputError
         When the layer is not a 3D, real, finite volume.
     """
-    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-    array = np.asarray(data)
+    array = np.asarray(layer_data(layer))
     if array.ndim != 3:
         raise InputError(
             f"Layer {layer.name!r} has shape {array.shape}; a tomogram must be 3D (Z, Y, X). "
@@ -69,6 +77,8 @@ def layer_array(layer: Layer) -> np.ndarray:
         )
     if np.iscomplexobj(array):
         raise InputError(f"Layer {layer.name!r} is complex; pick a real-valued tomogram.")
+    if not array.flags.writeable:
+        return array  # the core checks it (finite values) while reading
     array = np.array(array, dtype=np.float32, copy=True)
     if not np.isfinite(array).all():
         raise InputError(

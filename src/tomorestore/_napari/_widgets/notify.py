@@ -8,6 +8,10 @@ shows its message here. Tests capture these by patching
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from napari.utils import notifications
 
 
@@ -33,3 +37,17 @@ def describe_exception(exc: BaseException) -> str:
     if isinstance(exc, TomorestoreError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def guarded(handler: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a Qt/napari signal handler: an exception becomes a notification, never a crash."""
+
+    @functools.wraps(handler)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return handler(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - shown to the user instead of raised into Qt
+            notify_error(describe_exception(exc))
+            return None
+
+    return wrapper

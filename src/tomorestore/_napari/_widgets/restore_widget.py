@@ -31,7 +31,8 @@ from qtpy.QtWidgets import (
 from ...errors import InputError
 from .layer_helpers import disagreement_name, restored_name
 from .method_choice import device_choices
-from .notify import describe_exception, notify_error, notify_info
+from .notify import describe_exception, guarded, notify_error, notify_info
+from .progress_bar import DeferredProgress
 from .shared_state import InputSnapshot, effective_selection, session_for, snapshot_inputs
 from .workers import ProgressRelay, RunController, restore_arrays
 
@@ -75,7 +76,7 @@ class RestoreWidget(QWidget):
         self.controller = RunController()
         self.result_layer: Image | None = None
         self.disagreement_layer: Image | None = None
-        self._progress: Any = None
+        self.progress = DeferredProgress(self, on_cancel=self.stop)
         self._build()
         self._connect()
         self._on_model_changed(self.session.model)
@@ -237,7 +238,7 @@ class RestoreWidget(QWidget):
         worker.errored.connect(partial(self._on_error, run_id))
         worker.finished.connect(partial(self._on_finished, run_id, relay))
         self.controller.attach(worker)
-        self._open_progress()
+        self.progress.open(0, "Restoring")
         self.status_label.setText(f"Restoring {snapshot.source!r} with {model.method_name}…")
         self._update_buttons()
         worker.start()
@@ -268,19 +269,14 @@ class RestoreWidget(QWidget):
 
     # -- handlers (GUI thread) ------------------------------------------------------------
 
+    @guarded
     def _on_progress(self, run_id: int, done: int, total: int) -> None:
         if not self.controller.is_current(run_id) or self.controller.stop_event.is_set():
             return
-        if self._progress is None:
-            return
-        if self._progress.total != total:
-            self._progress.total = total
-        self._progress.update(done - self._progress.n)
-        if self._progress.is_canceled:
-            self.stop()  # the cancel button of napari's progress bar
-            return
+        self.progress.set(done, total)
         self.status_label.setText(f"Restoring: tile {done}/{total}")
 
+    @guarded
     def _on_returned(
         self, run_id: int, snapshot: InputSnapshot, model: Any, result: dict | None
     ) -> None:
@@ -319,32 +315,22 @@ class RestoreWidget(QWidget):
             )
         self.status_label.setText(f"Restored into {self.result_layer.name!r}.")
 
+    @guarded
     def _on_error(self, run_id: int, exc: BaseException) -> None:
         if self.controller.is_current(run_id):
             notify_error(f"Restoration failed: {describe_exception(exc)}")
             self.status_label.setText(f"Failed: {describe_exception(exc)}")
 
+    @guarded
     def _on_finished(self, run_id: int, relay: ProgressRelay) -> None:
         relay.deleteLater()
         if not self.controller.is_current(run_id):
             return
         self.controller.finished(run_id)
-        self._close_progress()
+        self.progress.close()
         self._update_buttons()
 
-    def _open_progress(self) -> None:
-        # Created here, before the worker runs: napari's activity dock processes events
-        # while it adds the bar, so creating it in a progress handler would re-enter.
-        from napari.utils import cancelable_progress
-
-        self._close_progress()
-        self._progress = cancelable_progress(total=0, desc="Restoring")
-
-    def _close_progress(self) -> None:
-        if self._progress is not None:
-            progress, self._progress = self._progress, None
-            progress.close()
-
+    @guarded
     def _on_model_changed(self, model: Any) -> None:
         if model is None:
             self.model_label.setText("Model: none. Train one in 'Train' or load a model file.")
@@ -357,6 +343,7 @@ class RestoreWidget(QWidget):
             )
         self._update_buttons()
 
+    @guarded
     def _refresh_data(self, *args: Any) -> None:
         try:
             selection = effective_selection(self.viewer)
@@ -375,11 +362,13 @@ class RestoreWidget(QWidget):
         self.load_button.setEnabled(not running)
         self.save_button.setEnabled(self.result_layer is not None)
 
+    @guarded
     def _on_load_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load model", "", MODEL_FILTER)
         if path:
             self.load_model(path)
 
+    @guarded
     def _on_save_clicked(self) -> None:
         default = f"{self.result_layer.name}.mrc" if self.result_layer is not None else ""
         path, _ = QFileDialog.getSaveFileName(self, "Save restored tomogram", default, MRC_FILTER)
@@ -391,10 +380,10 @@ class RestoreWidget(QWidget):
     def event(self, event: QEvent) -> bool:  # noqa: D102 - Qt override
         if event.type() == QEvent.Type.ParentChange and self.parent() is None:
             self.controller.shutdown()  # removed from its dock
-            self._close_progress()
+            self.progress.close()
         return super().event(event)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.controller.shutdown()
-        self._close_progress()
+        self.progress.close()
         super().closeEvent(event)

@@ -35,7 +35,8 @@ from ...errors import InputError
 from .layer_helpers import preview_name, show_image
 from .loss_plot import LossPlot
 from .method_choice import METHOD_LABELS, device_choices, method_classes, method_problem
-from .notify import describe_exception, notify_error, notify_info
+from .notify import describe_exception, guarded, notify_error, notify_info
+from .progress_bar import DeferredProgress
 from .shared_state import (
     DataSelection,
     InputSnapshot,
@@ -95,7 +96,8 @@ class TrainWidget(QWidget):
         self.model: Any = None
         self.events: list[Any] = []
         self._snapshot: InputSnapshot | None = None
-        self._progress: Any = None
+        self._start_step = 0
+        self.progress = DeferredProgress(self, on_cancel=self.stop)
         self._checkpoint_dir = tempfile.TemporaryDirectory(prefix="tomorestore-train-")
         self._loaded_path: str | None = None
         self._build_controls()
@@ -343,7 +345,7 @@ class TrainWidget(QWidget):
         worker.errored.connect(partial(self._on_error, run_id))
         worker.finished.connect(partial(self._on_finished, run_id))
         self.controller.attach(worker)
-        self._open_progress(int(config.steps))
+        self.progress.open(int(config.steps), f"Training {self.method}")
         self.status_label.setText(f"Starting {self.method} on {snapshot.source!r}…")
         self._update_buttons()
         worker.start()
@@ -392,6 +394,7 @@ class TrainWidget(QWidget):
 
     # -- event handling (GUI thread) ------------------------------------------------------
 
+    @guarded
     def _on_event(self, run_id: int, event: Any) -> None:
         if not self.controller.is_current(run_id):
             return  # a superseded or aborted run
@@ -399,15 +402,12 @@ class TrainWidget(QWidget):
 
         self.events.append(event)
         if isinstance(event, ev.Started):
-            if self._progress is not None:
-                self._progress.total = event.total_steps - event.start_step
-                self._progress.set_description(f"Training {self.method} on {event.device}")
+            self._start_step = event.start_step
+            self.progress.set(0, event.total_steps - event.start_step)
+            self.progress.describe(f"Training {self.method} on {event.device}")
         elif isinstance(event, ev.Step):
             self.loss_plot.add_loss(event.step, event.loss)
-            if self._progress is not None:
-                self._progress.update(1)
-                if self._progress.is_canceled and not self.controller.stop_event.is_set():
-                    self.stop()  # the cancel button of napari's progress bar
+            self.progress.set(event.step - self._start_step)
             self.status_label.setText(
                 f"{self.method}: step {event.step}/{event.total_steps}, loss {event.loss:.4g}"
             )
@@ -422,19 +422,6 @@ class TrainWidget(QWidget):
             self.session.set_model(event.model, path)
             how = "stopped" if event.stopped else "finished"
             self.status_label.setText(f"{self.method} {how} at step {event.step}.")
-
-    def _open_progress(self, total: int) -> None:
-        # Created before the worker runs: napari's activity dock processes events while it
-        # adds the bar, so creating it in an event handler could re-enter that handler.
-        from napari.utils import cancelable_progress
-
-        self._close_progress()
-        self._progress = cancelable_progress(total=total, desc=f"Training {self.method}")
-
-    def _close_progress(self) -> None:
-        if self._progress is not None:
-            progress, self._progress = self._progress, None
-            progress.close()
 
     def _show_preview(self, image: Any) -> None:
         snapshot = self._snapshot
@@ -452,16 +439,18 @@ class TrainWidget(QWidget):
         )
         layer.reset_contrast_limits()
 
+    @guarded
     def _on_error(self, run_id: int, exc: BaseException) -> None:
         if self.controller.is_current(run_id):
             notify_error(f"Training failed: {describe_exception(exc)}")
             self.status_label.setText(f"Failed: {describe_exception(exc)}")
 
+    @guarded
     def _on_finished(self, run_id: int) -> None:
         if not self.controller.is_current(run_id):
             return
         self.controller.finished(run_id)
-        self._close_progress()
+        self.progress.close()
         self._update_buttons()
 
     # -- state ----------------------------------------------------------------------------
@@ -478,6 +467,7 @@ class TrainWidget(QWidget):
             raise InputError("The model has no checkpoint file to continue from; save it first.")
         return path
 
+    @guarded
     def _on_model_changed(self, model: Any) -> None:
         self.model = model
         if model is not None and not self.running:
@@ -486,6 +476,7 @@ class TrainWidget(QWidget):
                 self.method_combo.setCurrentIndex(index)
         self._update_buttons()
 
+    @guarded
     def _on_method_changed(self, *args: Any) -> None:
         cls = method_classes().get(self.method)
         if cls is None:
@@ -496,6 +487,7 @@ class TrainWidget(QWidget):
         self.lr_box.setValue(float(cls.default_learning_rate))
         self._update_buttons()
 
+    @guarded
     def _refresh_data(self, *args: Any) -> None:
         try:
             selection = effective_selection(self.viewer)
@@ -530,11 +522,13 @@ class TrainWidget(QWidget):
         self.load_button.setEnabled(not running)
         self.continue_check.setEnabled(self.model is not None and not running)
 
+    @guarded
     def _on_save_clicked(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save model", "model.ckpt", MODEL_FILTER)
         if path:
             self.save_model(path)
 
+    @guarded
     def _on_load_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load model", "", MODEL_FILTER)
         if path:
@@ -545,10 +539,10 @@ class TrainWidget(QWidget):
     def event(self, event: QEvent) -> bool:  # noqa: D102 - Qt override
         if event.type() == QEvent.Type.ParentChange and self.parent() is None:
             self.controller.shutdown()  # removed from its dock
-            self._close_progress()
+            self.progress.close()
         return super().event(event)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         self.controller.shutdown()
-        self._close_progress()
+        self.progress.close()
         super().closeEvent(event)
