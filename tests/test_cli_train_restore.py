@@ -183,3 +183,24 @@ def test_help_lists_commands(capsys) -> None:
     text = capsys.readouterr().out
     for command in ("train", "restore", "demo"):
         assert command in text
+
+
+def test_demo_small_end_to_end(tmp_path: Path, capsys) -> None:
+    outdir = tmp_path / "demo"
+    code = main(["demo", str(outdir), "--shape", "32,32,32", "--steps", "1", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    match = re.search(r"raw (-?[0-9.]+) -> restored (-?[0-9.]+)", captured.out)
+    assert match, captured.out
+    assert all(-1.0 <= float(v) <= 1.0 for v in match.groups())
+    names = {p.name for p in outdir.iterdir()}
+    assert {"full.mrc", "ground_truth.mrc", "restored.mrc", "model.ckpt"} <= names
+    restored = read_volume(outdir / "restored.mrc")
+    assert restored.shape == (32, 32, 32)
+    assert restored.voxel_size == read_volume(outdir / "full.mrc").voxel_size
+
+
+def test_demo_rejects_bad_shape(tmp_path: Path, capsys) -> None:
+    assert main(["demo", str(tmp_path / "d"), "--shape", "8,8"]) == 2
+    assert "--shape" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()

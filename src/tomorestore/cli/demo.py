@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         out=args.outdir / "model.ckpt",
         progress=tracker,
-        refill_every=max(50, args.steps // 3),
+        refill_every=max(1, args.steps // 2),
     )
     tracker.close()
     restored = restore(

@@ -369,7 +369,8 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
             optimizer.step()
             history.record_step(step, value)
             yield Step(step=step, total_steps=total, loss=value)
-            method.refresh(model, sampler, step=step, device=device)
+            if step < total:  # nothing trains on a refresh after the last step
+                method.refresh(model, sampler, step=step, device=device)
             if step % config.validate_every == 0 or step == total:
                 val_loss = validate()
                 history.record_validation(step, val_loss)
