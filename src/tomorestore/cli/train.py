@@ -71,7 +71,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "options take the method's defaults. Ctrl-C saves the checkpoint and stops."
         ),
     )
-    parser.add_argument("--method", required=True, choices=METHOD_CHOICES, help="method")
+    parser.add_argument(
+        "--method",
+        required=True,
+        choices=METHOD_CHOICES,
+        help="n2v (one tomogram), n2n (even/odd), dewedge (even/odd + tilt range), ei (tilt range)",
+    )
     add_input_arguments(parser)
     parser.add_argument(
         "--tilt-range",
@@ -80,10 +85,18 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         metavar=("MIN", "MAX"),
         help="tilt range in degrees, -90 < MIN < MAX < 90 (needed by dewedge and ei)",
     )
-    parser.add_argument("--steps", type=int, metavar="N", help="optimiser steps")
-    parser.add_argument("--patch", type=int, metavar="P", help="training patch edge, voxels")
-    parser.add_argument("--batch", type=int, metavar="B", help="patches per step")
-    parser.add_argument("--lr", type=float, metavar="LR", help="peak learning rate")
+    parser.add_argument(
+        "--steps", type=int, metavar="N", help="optimiser steps (default: the method's)"
+    )
+    parser.add_argument(
+        "--patch", type=int, metavar="P", help="training patch edge, voxels (default: the method's)"
+    )
+    parser.add_argument(
+        "--batch", type=int, metavar="B", help="patches per step (default: the method's)"
+    )
+    parser.add_argument(
+        "--lr", type=float, metavar="LR", help="peak learning rate (default: the method's)"
+    )
     parser.add_argument("--seed", type=int, metavar="S", help="random seed (default 0)")
     parser.add_argument("--mask", type=Path, metavar="M.mrc", help="where to sample (non-zero)")
     parser.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint")
