@@ -235,3 +235,54 @@ def test_closing_the_viewer_stops_training(halves_viewer, qtbot):
     qtbot.waitUntil(lambda: not worker.is_running, timeout=TIMEOUT_MS)
     assert not train.controller.running
     assert len(train.events) < 100
+
+
+def test_mrc_opened_with_the_plugin_reader_keeps_its_geometry(
+    make_napari_viewer, qtbot, tmp_path, errors
+):
+    from tomorestore.io import read_volume, write_volume
+
+    data = np.random.default_rng(5).standard_normal((32, 32, 32)).astype(np.float32)
+    path = write_volume(
+        tmp_path / "tomo.mrc", data, voxel_size=(12.0, 10.0, 8.0), origin=(24.0, 20.0, 16.0)
+    )
+    viewer = make_napari_viewer()
+    [source] = viewer.open(path, plugin="tomorestore")
+    train, restore = _dock(viewer, "Train"), _dock(viewer, "Restore")
+    train.set_parameters(method="n2v", steps=2, **TINY)
+    assert train.start()
+    qtbot.waitUntil(lambda: not train.running, timeout=TIMEOUT_MS)
+    restore.set_parameters(tile=16, device="cpu")
+    assert restore.start()
+    qtbot.waitUntil(lambda: not restore.running, timeout=TIMEOUT_MS)
+    assert errors == []
+    result = viewer.layers["tomo restored (n2v)"]
+    np.testing.assert_allclose(result.scale, (12.0, 10.0, 8.0))
+    np.testing.assert_allclose(result.translate, source.translate)
+    saved = read_volume(restore.save_result(tmp_path / "restored.mrc"))
+    np.testing.assert_allclose(saved.voxel_size, (12.0, 10.0, 8.0), rtol=1e-5)
+    np.testing.assert_allclose(saved.origin, read_volume(path).origin, atol=1e-3)
+
+
+def test_tilt_axis_x_keeps_the_orientation(make_napari_viewer, qtbot, errors):
+    """With the tilt axis along X the core sees Y and X swapped; outputs are swapped back."""
+    viewer = make_napari_viewer()
+    data = np.random.default_rng(6).standard_normal((32, 24, 40)).astype(np.float32)
+    viewer.add_image(data, name="lamella", scale=(10.0, 9.0, 8.0))
+    data_widget, train = _dock(viewer, "Data and wedge"), _dock(viewer, "Train")
+    restore = _dock(viewer, "Restore")
+    data_widget.set_single("lamella")
+    data_widget.set_tilt_range(-45, 55, tilt_axis="X")
+    train.set_parameters(method="ei", steps=2, **TINY)
+    assert train.start()
+    qtbot.waitUntil(lambda: not train.running, timeout=TIMEOUT_MS)
+    assert viewer.layers["lamella preview"].data.shape == (24, 40)
+    assert train.model.voxel_size == (10.0, 8.0, 9.0)  # the core's frame: Y and X swapped
+    restore.set_parameters(tile=16, device="cpu")
+    assert restore.start()
+    qtbot.waitUntil(lambda: not restore.running, timeout=TIMEOUT_MS)
+    assert errors == []
+    result = viewer.layers["lamella restored (ei)"]
+    assert result.data.shape == (32, 24, 40)
+    assert tuple(result.scale) == (10.0, 9.0, 8.0)
+    assert result.metadata["tomorestore"]["wedge"]["tilt_axis"] == "X"

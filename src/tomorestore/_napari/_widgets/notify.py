@@ -46,6 +46,10 @@ def guarded(handler: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return handler(*args, **kwargs)
+        except RuntimeError as exc:
+            if "has been deleted" not in str(exc):  # a closed widget still being signalled
+                notify_error(describe_exception(exc))
+            return None
         except Exception as exc:  # noqa: BLE001 - shown to the user instead of raised into Qt
             notify_error(describe_exception(exc))
             return None
