@@ -120,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
             f"tomorestore inference benchmark: volume {args.shape}, U-Net depth {args.depth}, "
             f"norm {args.norm}, tile {args.tile}, overlap {args.overlap}, batch "
             f"{args.batch_size}, device {args.device}, torch {torch.__version__}, "
-            f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+            f"{platform.processor() or platform.machine()}, "
+            f"{args.threads or torch.get_num_threads()} threads"
         )
         header = f"{'channels':>8} {'mode':>5} {'seconds':>8} {'CPU s':>7} {'out Mvox/s':>10} "
         header += f"{'net Mvox/s':>10} {'tiles':>5} {'peak RSS MiB':>12}"
