@@ -12,7 +12,7 @@ from ..errors import InputError
 from ..physics import MissingWedge, cube_rotations
 from .augment import random_swap, random_wedge_preserving_flips
 from .base import Method
-from .losses import fourier_filter, fourier_weighted_mse, mse
+from .losses import fourier_filter, fourier_weighted_mse
 from .masking import blind_spot_inputs, blind_spot_loss
 from .params import EIParams
 from .rotation_draws import draw_cube_indices, rotate_by_cube
@@ -91,18 +91,26 @@ class EI(Method):
         batch = batch.float()
         size = batch.shape[-1]
         mask = self.wedge.mask((size,) * 3, device=batch.device, rfft=True)
+        filtered = self.params.wedge_filter_input
         if self.data_mode(batch.shape[1]) == "n2n":
             pairs = random_swap(batch, generator=generator)
             pairs = random_wedge_preserving_flips(pairs, generator=generator)
-            prediction = model(pairs[:, :1]).float()
+            inputs = fourier_filter(pairs[:, :1], mask) if filtered else pairs[:, :1]
+            prediction = model(inputs).float()
             data = fourier_weighted_mse(prediction[:, 0] - pairs[:, 1], mask)
             noise = (pairs[:, :1] - pairs[:, 1:]) / math.sqrt(2.0)
         else:
             patches = random_wedge_preserving_flips(batch[:, :1], generator=generator)[:, 0]
-            inputs, coords = blind_spot_inputs(patches, self.params.blind_spot, generator=generator)
-            prediction = model(inputs.unsqueeze(1)).float()
-            data = blind_spot_loss(prediction[:, 0], patches, coords)
+            masked, coords = blind_spot_inputs(patches, self.params.blind_spot, generator=generator)
+            inputs = masked.unsqueeze(1)
+            prediction = model(fourier_filter(inputs, mask) if filtered else inputs).float()
+            # the target keeps the measured frequencies only: back-projection leaves
+            # artefacts in the wedge that the network must not learn to reproduce
+            target = fourier_filter(patches, mask) if filtered else patches
+            data = blind_spot_loss(prediction[:, 0], target, coords)
             noise = patches.unsqueeze(1) - prediction.detach()
+        if filtered:
+            noise = fourier_filter(noise, mask)
         estimate = prediction.detach()
         indices = draw_cube_indices(
             estimate.shape[0],
@@ -113,5 +121,13 @@ class EI(Method):
         ei_input = fourier_filter(target, mask)
         if self.params.renoise:
             ei_input = ei_input + noise
-        equivariance = mse(model(ei_input), target)
+        weight = mask + self.params.wedge_weight * (1.0 - mask)
+        equivariance = fourier_weighted_mse(target[:, 0] - model(ei_input)[:, 0], weight)
         return data + self.params.ei_weight * equivariance
+
+    def predict_input(self, x: torch.Tensor) -> torch.Tensor:
+        """Wedge-filter each tile (as the training inputs are) unless disabled."""
+        if not self.params.wedge_filter_input:
+            return x
+        mask = self.wedge.mask(tuple(x.shape[-3:]), device=x.device, rfft=True)
+        return fourier_filter(x, mask).to(x.dtype)
