@@ -267,3 +267,37 @@ def test_loss_is_finite_deterministic_in_validation_and_falls(name, halves):
         loss.backward()
         optimiser.step()
     assert method.validation_loss(net, batch) < 0.93 * first
+
+
+# -- dewedge refill ---------------------------------------------------------------------------
+
+
+class _Shift(torch.nn.Module):
+    """A fixed, non-trivial 'network': a smoothing stencil (keeps the shape)."""
+
+    def forward(self, x):
+        return 0.5 * x + 0.25 * (torch.roll(x, 1, dims=-3) + torch.roll(x, 1, dims=-1))
+
+
+def test_dewedge_refill_keeps_measured_frequencies_and_takes_the_wedge_from_the_network():
+    from tomorestore.data.sampling import PatchSampler
+    from tomorestore.inference import predict_tiled
+
+    gen = np.random.default_rng(0)
+    halves = [gen.normal(size=(20, 40, 36)).astype(np.float32) for _ in range(2)]
+    sampler = PatchSampler(halves, crop_size=16, validation_fraction=0.0)
+    method = Dewedge(DewedgeParams(refill_every=5, rotations="cube"), WEDGE)
+    model = _Shift()
+    method.refresh(model, sampler, step=3, device="cpu")  # not a refill step
+    assert all(np.array_equal(a, b) for a, b in zip(sampler.halves, halves, strict=True))
+    method.refresh(model, sampler, step=5, device="cpu")
+    mask = WEDGE.mask(halves[0].shape).numpy().astype(bool)
+    for old, new in zip(halves, sampler.halves, strict=True):
+        assert new.shape == old.shape and new.dtype == np.float32
+        predicted = predict_tiled(
+            old, lambda t: model(method.predict_input(t)), tile=16, overlap=0.25
+        )
+        f_new, f_old, f_pred = (np.fft.fftn(v) for v in (new, old, predicted))
+        assert np.allclose(f_new[mask], f_old[mask], atol=1e-3 * np.abs(f_old).max())
+        assert np.allclose(f_new[~mask], f_pred[~mask], atol=2e-2 * np.abs(f_pred).max())
+        assert not np.allclose(new, old, atol=1e-3)
