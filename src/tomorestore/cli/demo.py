@@ -25,7 +25,7 @@ from .simulate import parse_shape
 
 DEFAULT_OUTDIR = Path("tomorestore-demo")
 DEFAULT_SHAPE = "64,128,128"
-DEFAULT_STEPS = 300
+DEFAULT_STEPS = 600
 #: Patch and batch of the demo: small enough for a 2-core CPU, big enough to learn.
 DEMO_PATCH = 32
 DEMO_BATCH = 4
@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help=f"output folder (created; default ./{DEFAULT_OUTDIR})",
     )
     parser.add_argument(
-        "--steps", type=int, default=DEFAULT_STEPS, metavar="N", help="training steps (300)"
+        "--steps", type=int, default=DEFAULT_STEPS, metavar="N", help="training steps (600)"
     )
     parser.add_argument(
         "--shape",
