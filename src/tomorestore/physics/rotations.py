@@ -53,7 +53,7 @@ def cube_rotations(*, device: torch.device | str | None = None) -> torch.Tensor:
     torch.Tensor
         ``(24, 3, 3)`` float32.
     """
-    return torch.as_tensor(_cube_rotations_numpy(), dtype=torch.float32, device=device)
+    return torch.tensor(_cube_rotations_numpy(), dtype=torch.float32, device=device)
 
 
 def random_rotations(
