@@ -49,6 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE",
                         help="override a method parameter, e.g. dewedge.rotations=so3 "
                         "(values are parsed as JSON when possible)")  # fmt: skip
+    parser.add_argument("--train", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a training field for every method, e.g. "
+                        "learning_rate=0.002 or batch_size=8")  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "docs",
                         help="folder for quality.md and quality.png")  # fmt: skip
     parser.add_argument("--no-write", action="store_true", help="only print the table")
@@ -109,7 +112,14 @@ def best_gaussian(noisy: np.ndarray, score: Scorer) -> tuple[np.ndarray, float]:
 
 
 def train_and_restore(
-    name: str, sim: Any, *, steps_scale: float, device: str, params: dict[str, Any], seed: int
+    name: str,
+    sim: Any,
+    *,
+    steps_scale: float,
+    device: str,
+    params: dict[str, Any],
+    seed: int,
+    train_fields: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Train ``name`` with its default budget (scaled) and restore the tomogram."""
     from tomorestore.methods import get_method
@@ -128,6 +138,7 @@ def train_and_restore(
         fields["wedge"] = make_wedge(TILT_RANGE)
     if params:
         fields[method] = params
+    fields.update(train_fields or {})
     config = make_config(**fields)
     start = time.perf_counter()
     model = None
@@ -211,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     from tomorestore.simulate import simulate_tomogram
 
     params = overrides(args.set)
+    params["train"] = overrides([f"train.{item}" for item in args.train]).get("train", {})
     sim = simulate_tomogram(tuple(args.shape), tilt_range=TILT_RANGE, tilt_step=3.0,
                             snr=args.snr, seed=args.seed)  # fmt: skip
     score = Scorer(sim.ground_truth)
@@ -228,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         method_params = params.get("ei" if name == "ei-single" else name, {})
         restored, info = train_and_restore(name, sim, steps_scale=args.steps_scale,
                                            device=args.device, params=method_params,
-                                           seed=args.seed)  # fmt: skip
+                                           seed=args.seed,
+                                           train_fields=params.get("train", {}))  # fmt: skip
         rows.append({"name": name, **score(restored), "steps": info["steps"],
                      "time_s": info["train_s"] + info["restore_s"]})  # fmt: skip
         details[name] = info

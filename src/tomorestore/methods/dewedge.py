@@ -36,8 +36,8 @@ class Dewedge(Method):
     needs_wedge: ClassVar[bool] = True
     default_steps: ClassVar[int] = 600
     default_batch_size: ClassVar[int] = 4
-    default_patch_size: ClassVar[int] = 64
-    default_learning_rate: ClassVar[float] = 5e-4
+    default_patch_size: ClassVar[int] = 48
+    default_learning_rate: ClassVar[float] = 2e-3
 
     params: DewedgeParams
 

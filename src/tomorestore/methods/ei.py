@@ -65,10 +65,10 @@ class EI(Method):
     needs_halves: ClassVar[bool] = False
     accepts_single: ClassVar[bool] = True
     needs_wedge: ClassVar[bool] = True
-    default_steps: ClassVar[int] = 350
+    default_steps: ClassVar[int] = 300
     default_batch_size: ClassVar[int] = 4
-    default_patch_size: ClassVar[int] = 64
-    default_learning_rate: ClassVar[float] = 5e-4
+    default_patch_size: ClassVar[int] = 48
+    default_learning_rate: ClassVar[float] = 2e-3
 
     params: EIParams
 

@@ -154,7 +154,9 @@ def neighbour_coordinates(
 
 
 def _gather(patches: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-    return patches[coords[..., 0], coords[..., 1], coords[..., 2], coords[..., 3]]
+    _, nz, ny, nx = patches.shape
+    flat = ((coords[..., 0] * nz + coords[..., 1]) * ny + coords[..., 2]) * nx + coords[..., 3]
+    return torch.take(patches, flat)
 
 
 def replacement_values(

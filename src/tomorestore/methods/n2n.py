@@ -25,10 +25,10 @@ class N2N(Method):
     needs_halves: ClassVar[bool] = True
     accepts_single: ClassVar[bool] = False
     needs_wedge: ClassVar[bool] = False
-    default_steps: ClassVar[int] = 600
+    default_steps: ClassVar[int] = 650
     default_batch_size: ClassVar[int] = 4
-    default_patch_size: ClassVar[int] = 64
-    default_learning_rate: ClassVar[float] = 5e-4
+    default_patch_size: ClassVar[int] = 48
+    default_learning_rate: ClassVar[float] = 2e-3
 
     params: N2NParams
 

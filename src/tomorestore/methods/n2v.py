@@ -27,10 +27,10 @@ class N2V(Method):
     needs_halves: ClassVar[bool] = False
     accepts_single: ClassVar[bool] = True
     needs_wedge: ClassVar[bool] = False
-    default_steps: ClassVar[int] = 1200
+    default_steps: ClassVar[int] = 800
     default_batch_size: ClassVar[int] = 4
     default_patch_size: ClassVar[int] = 48
-    default_learning_rate: ClassVar[float] = 5e-4
+    default_learning_rate: ClassVar[float] = 2e-3
     n2v2_network: ClassVar[bool] = True
 
     params: N2VParams
