@@ -131,7 +131,7 @@ def test_blind_spot_inputs_change_only_spots_and_struct():
     inputs, coords = blind_spot_inputs(patches, params, generator=gen)
     changed = inputs != patches
     allowed = torch.zeros_like(changed)
-    struct = struct_coordinates(coords, (24, 24, 24), struct_z=2)
+    struct = struct_coordinates(coords, (24, 24, 24), struct_z=2, struct_x=params.struct_x)
     for rows in (coords, struct):
         allowed[rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]] = True
     assert not (changed & ~allowed).any()
