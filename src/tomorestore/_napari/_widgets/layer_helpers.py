@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...errors import InputError
+from .._writer import layer_geometry
 
 if TYPE_CHECKING:
     import napari
@@ -105,26 +106,12 @@ def mask_array(layer: Layer, shape: tuple[int, ...]) -> np.ndarray:
     return mask
 
 
-def _angstrom_per_unit(unit: Any) -> float:
-    """How many Å one napari axis unit is (1 for pixels and unknown units)."""
-    if unit is None:
-        return 1.0
-    import pint
-
-    registry = pint.get_application_registry()
-    try:
-        quantity = 1 * (unit if isinstance(unit, pint.Unit) else registry.Unit(str(unit)))
-        return float(quantity.to(registry.angstrom).magnitude)
-    except (pint.errors.DimensionalityError, pint.errors.UndefinedUnitError, ValueError):
-        return 1.0
-
-
 def layer_voxel_size(layer: Layer) -> tuple[float, float, float]:
     """The layer's voxel size in Å (Z, Y, X) from its ``scale`` and ``units``."""
-    units = list(getattr(layer, "units", None) or [None] * layer.ndim)
-    factors = [_angstrom_per_unit(u) for u in units]
-    size = tuple(float(s) * f for s, f in zip(layer.scale, factors, strict=True))
-    return size  # type: ignore[return-value]
+    units = getattr(layer, "units", None)
+    attributes = {"scale": list(layer.scale), "units": list(units) if units else None}
+    voxel_size, _ = layer_geometry(attributes, layer.ndim)
+    return tuple(voxel_size)  # type: ignore[return-value]
 
 
 def geometry_kwargs(layer: Layer) -> dict[str, Any]:
