@@ -169,7 +169,7 @@ def test_network_config_rejects_bad_values(fields):
 
 def test_network_config_rejects_residual_with_unequal_channels():
     with pytest.raises(pydantic.ValidationError, match="residual"):
-        NetworkConfig(in_channels=2, out_channels=1)
+        NetworkConfig(in_channels=2, out_channels=1, residual=True)
     assert NetworkConfig(in_channels=2, out_channels=1, residual=False).in_channels == 2
 
 

@@ -25,7 +25,16 @@ class NetworkConfig(BaseModel):
     norm: Literal["instance", "group", "batch", "none"] = Field(
         "instance", description="Normalisation after each convolution."
     )
-    residual: bool = Field(True, description="Add the input to the output.")
+    residual: bool = Field(
+        False,
+        description=(
+            "Add the input to the output. Off by default: on a 48x96x96 simulated tomogram "
+            "(200 steps) a residual U-Net restored worse with every method (Pearson with the "
+            "truth n2v 0.06 vs 0.46, n2n 0.33 vs 0.37, dewedge 0.37 vs 0.43): the identity "
+            "path hands each voxel's own noise to the output and the network must learn to "
+            "cancel it."
+        ),
+    )
     n2v2: bool = Field(
         False, description="Blur-pool downsampling and no top skip connection (N2V2)."
     )
@@ -51,7 +60,7 @@ def build_network(config: NetworkConfig | None = None, **overrides: object) -> U
     Parameters
     ----------
     config : NetworkConfig, optional
-        The configuration (defaults: depth 3, 32 base channels, instance norm, residual).
+        The configuration (defaults: depth 3, 32 base channels, instance norm, no residual).
     **overrides
         Fields to change, validated like the configuration itself.
 
