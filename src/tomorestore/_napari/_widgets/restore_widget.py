@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import (
-    QApplication,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -142,11 +141,7 @@ class RestoreWidget(QWidget):
         events.inserted.connect(self._refresh_data)
         events.removed.connect(self._refresh_data)
         self.viewer.layers.selection.events.active.connect(self._refresh_data)
-        controller = self.controller
-        self.destroyed.connect(lambda *_: controller.shutdown())
-        app = QApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(controller.shutdown)
+        self.controller.stop_with(self)
 
     # -- public API -----------------------------------------------------------------------
 

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import (
-    QApplication,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -199,13 +198,7 @@ class TrainWidget(QWidget):
         events.removed.connect(self._refresh_data)
         events.changed.connect(self._refresh_data)
         self.viewer.layers.selection.events.active.connect(self._refresh_data)
-        # Stop the worker when this widget goes away (also when the viewer window is
-        # deleted: its dock widgets are deleted with it) or the application quits.
-        controller = self.controller
-        self.destroyed.connect(lambda *_: controller.shutdown())
-        app = QApplication.instance()
-        if app is not None:
-            app.aboutToQuit.connect(controller.shutdown)
+        self.controller.stop_with(self)
 
     # -- public API -----------------------------------------------------------------------
 

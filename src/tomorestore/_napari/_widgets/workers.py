@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import QApplication, QWidget
 
 from ...errors import Cancelled
 
@@ -141,6 +142,13 @@ class RunController:
         """Forget the worker of ``run_id`` once it has ended."""
         if self.is_current(run_id):
             self.worker = None
+
+    def stop_with(self, widget: QWidget) -> None:
+        """Shut down when ``widget`` is deleted (also with its viewer window) or the app quits."""
+        widget.destroyed.connect(lambda *_: self.shutdown())
+        app = QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
 
     def request_stop(self) -> None:
         """Ask the core to stop cleanly at the next step or tile batch."""
