@@ -307,7 +307,7 @@ def restore(
     out : path, optional
         Write the result as float32 MRC (atomically) with the input's voxel size and origin.
     tile : int, optional
-        Tile edge in voxels (default 64 on CPU, 128 on a GPU; lowered on out-of-memory).
+        Tile edge in voxels (default 96 on CPU, 128 on a GPU; lowered on out-of-memory).
     overlap : float
         Fraction of each tile shared with its neighbours, in [0, 1).
     device : str

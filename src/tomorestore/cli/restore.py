@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--out", required=True, type=Path, metavar="restored.mrc", help="MRC file to write"
     )
     parser.add_argument(
-        "--tile", type=int, metavar="T", help="tile edge in voxels (64 on CPU, 128 on GPU)"
+        "--tile", type=int, metavar="T", help="tile edge in voxels (96 on CPU, 128 on GPU)"
     )
     parser.add_argument(
         "--overlap", type=float, default=0.25, metavar="F", help="tile overlap in [0, 1) (0.25)"

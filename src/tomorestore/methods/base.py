@@ -56,6 +56,8 @@ class Method(abc.ABC):
     default_patch_size: ClassVar[int]
     default_learning_rate: ClassVar[float]
     n2v2_network: ClassVar[bool] = False
+    #: Normalisation of the method's default network (see ``NetworkConfig.norm``).
+    network_norm: ClassVar[str] = "instance"
 
     def __init__(self, params: Any = None, wedge: MissingWedge | None = None) -> None:
         if params is None:

@@ -29,6 +29,9 @@ class N2N(Method):
     default_batch_size: ClassVar[int] = 4
     default_patch_size: ClassVar[int] = 48
     default_learning_rate: ClassVar[float] = 2e-3
+    # No per-tile statistics: seamless tiled restores, and on the 64x128x128 benchmark
+    # tomogram (162 steps) Pearson 0.371 vs 0.333 with instance norm, 40 % faster steps.
+    network_norm: ClassVar[str] = "none"
 
     params: N2NParams
 

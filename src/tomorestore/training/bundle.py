@@ -20,6 +20,18 @@ from ..errors import CheckpointError, InputError
 from .config import TrainConfig
 from .history import TrainingHistory
 
+#: Default restore tile edge (voxels) by device type. Larger tiles restore better with the
+#: instance-norm networks (statistics over more context, fewer tile borders): on the
+#: 64x128x128 benchmark tomogram dewedge gave Pearson 0.257 / 0.299 / 0.319 with 48 / 64 /
+#: 96 tiles, n2n (instance norm) 0.321 / 0.323 / 0.349.
+DEFAULT_TILE = {"cpu": 96}
+DEFAULT_TILE_ACCELERATOR = 128
+
+
+def default_tile(device_type: str) -> int:
+    """The restore tile edge used when none is given: 96 on CPU, 128 on a GPU."""
+    return DEFAULT_TILE.get(device_type, DEFAULT_TILE_ACCELERATOR)
+
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -208,7 +220,7 @@ class RestorationModel:
             One tomogram or ``[even, odd]`` (same shape), any numeric dtype; memory maps are
             read tile by tile.
         tile : int, optional
-            Tile edge in voxels (default 64 on CPU, 128 on a GPU; lowered automatically on
+            Tile edge in voxels (default 96 on CPU, 128 on a GPU; lowered automatically on
             out-of-memory).
         overlap : float
             Fraction of a tile shared with its neighbours (Gaussian blending), in [0, 1).
@@ -246,7 +258,7 @@ class RestorationModel:
             raise InputError(f"overlap must be in [0, 1), got {overlap}; try 0.25.")
         torch_device = resolve_device(device)
         if tile is None:
-            tile = 64 if torch_device.type == "cpu" else 128
+            tile = default_tile(torch_device.type)
         if normalization == "input":
             norm = Normalization.from_volumes(arrays)
         elif normalization == "model":

@@ -178,9 +178,13 @@ def make_wedge(tilt_range: Any) -> WedgeConfig | None:
         ) from exc
 
 
-def default_network(device_type: str, *, n2v2: bool = False) -> NetworkConfig:
+def default_network(
+    device_type: str, *, n2v2: bool = False, norm: str = "instance"
+) -> NetworkConfig:
     """The default U-Net for a device: depth 3, 16 channels on CPU, 32 on a GPU."""
-    return NetworkConfig(depth=3, base_channels=16 if device_type == "cpu" else 32, n2v2=n2v2)
+    return NetworkConfig(
+        depth=3, base_channels=16 if device_type == "cpu" else 32, n2v2=n2v2, norm=norm
+    )
 
 
 def resolve_config(config: TrainConfig, method_cls: Any, device_type: str) -> TrainConfig:
@@ -212,5 +216,6 @@ def resolve_config(config: TrainConfig, method_cls: Any, device_type: str) -> Tr
             updates[name] = value
     if config.network is None:
         n2v2 = bool(getattr(method_cls, "n2v2_network", False))
-        updates["network"] = default_network(device_type, n2v2=n2v2)
+        norm = str(getattr(method_cls, "network_norm", "instance"))
+        updates["network"] = default_network(device_type, n2v2=n2v2, norm=norm)
     return config.model_copy(update=updates)

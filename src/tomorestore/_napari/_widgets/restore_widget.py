@@ -92,7 +92,7 @@ class RestoreWidget(QWidget):
         self.tile_box = QSpinBox()
         self.tile_box.setRange(0, 1024)
         self.tile_box.setSingleStep(16)
-        self.tile_box.setSpecialValueText("auto (64 CPU, 128 GPU)")
+        self.tile_box.setSpecialValueText("auto (96 CPU, 128 GPU)")
         self.overlap_box = QDoubleSpinBox()
         self.overlap_box.setRange(0.0, 0.9)
         self.overlap_box.setSingleStep(0.05)
