@@ -25,7 +25,7 @@ class N2N(Method):
     needs_halves: ClassVar[bool] = True
     accepts_single: ClassVar[bool] = False
     needs_wedge: ClassVar[bool] = False
-    default_steps: ClassVar[int] = 650
+    default_steps: ClassVar[int] = 1000
     default_batch_size: ClassVar[int] = 4
     default_patch_size: ClassVar[int] = 48
     default_learning_rate: ClassVar[float] = 2e-3
