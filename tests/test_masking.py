@@ -124,6 +124,17 @@ def test_struct_mask_covers_plus_minus_z_and_x():
     assert struct_coordinates(coords, (16, 16, 16), struct_z=0, struct_x=0).shape == (0, 4)
 
 
+def test_plane_struct_mask_covers_the_xz_rectangle():
+    coords = torch.tensor([[0, 8, 8, 8], [1, 0, 5, 15]])
+    out = struct_coordinates(coords, (16, 16, 16), struct_z=2, struct_x=1, shape="plane")
+    got = {tuple(r) for r in out.tolist()}
+    first = {(0, 8 + dz, 8, 8 + dx) for dz in range(-2, 3) for dx in (-1, 0, 1)} - {(0, 8, 8, 8)}
+    second = {(1, dz, 5, 15 + dx) for dz in (0, 1, 2) for dx in (-1, 0)} - {(1, 0, 5, 15)}
+    assert got == first | second  # clipped at the patch faces, never off the Y plane
+    with pytest.raises(InputError, match="cross"):
+        struct_coordinates(coords, (16, 16, 16), shape="disc")
+
+
 def test_blind_spot_inputs_change_only_spots_and_struct():
     gen = _generator(11)
     patches = torch.randn(2, 24, 24, 24, generator=gen)

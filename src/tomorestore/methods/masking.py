@@ -211,9 +211,14 @@ def replacement_values(
 
 
 def struct_coordinates(
-    coords: torch.Tensor, size: tuple[int, int, int], *, struct_z: int = 2, struct_x: int = 0
+    coords: torch.Tensor,
+    size: tuple[int, int, int],
+    *,
+    struct_z: int = 2,
+    struct_x: int = 0,
+    shape: str = "cross",
 ) -> torch.Tensor:
-    """Voxels within ``±struct_z`` along Z and ``±struct_x`` along X of each blind spot.
+    """Voxels of the struct mask around each blind spot (in its XZ plane).
 
     Parameters
     ----------
@@ -223,21 +228,32 @@ def struct_coordinates(
         Patch size ``(Z, Y, X)``.
     struct_z, struct_x : int
         Half lengths of the struct mask along Z and X (the blind spot itself excluded).
+    shape : {"cross", "plane"}
+        ``"cross"``: ``±struct_z`` along Z and ``±struct_x`` along X; ``"plane"``: the whole
+        ``(2·struct_z + 1) × (2·struct_x + 1)`` rectangle of the XZ plane (back-projection
+        noise is also correlated diagonally, along the tilt directions).
 
     Returns
     -------
     torch.Tensor
         ``(M, 4)`` coordinates inside the patch.
     """
-    steps = []
-    for axis, half in ((1, struct_z), (3, struct_x)):
-        for k in [*range(-half, 0), *range(1, half + 1)]:
-            step = torch.zeros(4, dtype=torch.long, device=coords.device)
-            step[axis] = k
-            steps.append(step)
-    if not steps:
+    if shape == "plane":
+        offsets = [
+            (dz, dx)
+            for dz in range(-struct_z, struct_z + 1)
+            for dx in range(-struct_x, struct_x + 1)
+            if (dz, dx) != (0, 0)
+        ]
+    elif shape == "cross":
+        offsets = [(dz, 0) for dz in range(-struct_z, struct_z + 1) if dz]
+        offsets += [(0, dx) for dx in range(-struct_x, struct_x + 1) if dx]
+    else:
+        raise InputError(f"unknown struct mask shape {shape!r}; use 'cross' or 'plane'")
+    if not offsets:
         return coords.new_zeros((0, 4))
-    shifted = (coords[:, None, :] + torch.stack(steps)[None]).reshape(-1, 4)
+    steps = torch.tensor([(0, dz, 0, dx) for dz, dx in offsets], device=coords.device)
+    shifted = (coords[:, None, :] + steps[None]).reshape(-1, 4)
     limits = torch.tensor(size, device=coords.device)
     inside = ((shifted[:, 1:] >= 0) & (shifted[:, 1:] < limits)).all(dim=1)
     return shifted[inside]
@@ -280,7 +296,9 @@ def blind_spot_inputs(
         generator=generator,
     )
     inputs = patches.clone()
-    blanked = struct_coordinates(coords, size, struct_z=params.struct_z, struct_x=params.struct_x)
+    blanked = struct_coordinates(
+        coords, size, struct_z=params.struct_z, struct_x=params.struct_x, shape=params.struct_shape
+    )
     if blanked.shape[0]:
         flat = _randint(math.prod(size), (blanked.shape[0],), generator, patches.device)
         donors = patches.reshape(patches.shape[0], -1)[blanked[:, 0], flat]

@@ -65,6 +65,16 @@ class N2VParams(_Params):
         ),
     )
 
+    struct_shape: Literal["cross", "plane"] = Field(
+        "cross",
+        description=(
+            "'cross': blank ±struct_z along Z and ±struct_x along X; 'plane': blank the "
+            "whole (2·struct_z+1) x (2·struct_x+1) rectangle of the XZ plane around each "
+            "blind spot (back-projection noise is also correlated along the tilt "
+            "directions, diagonally in XZ)."
+        ),
+    )
+
     @field_validator("neighbourhood")
     @classmethod
     def _odd(cls, value: int) -> int:

@@ -32,6 +32,7 @@ def default_tile(device_type: str) -> int:
     """The restore tile edge used when none is given: 96 on CPU, 128 on a GPU."""
     return DEFAULT_TILE.get(device_type, DEFAULT_TILE_ACCELERATOR)
 
+
 ProgressCallback = Callable[[int, int], None]
 
 
