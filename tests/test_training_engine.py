@@ -181,6 +181,31 @@ def test_engine_halves_method(rng: np.random.Generator) -> None:
     assert isinstance(events[-1], Finished)
 
 
+def test_engine_ends_with_the_best_validated_weights() -> None:
+    import torch
+
+    rng = np.random.default_rng(0)
+    halves = [rng.standard_normal((32, 32, 32)).astype(np.float32) for _ in range(2)]
+    finals = {}
+    for keep_best in (True, False):
+        # A constant, far too high learning rate: the validation loss jumps around (here
+        # the best weights come from step 6 of 8).
+        config = tiny_config("n2n", steps=8, validate_every=1, learning_rate=0.3,
+                             schedule="constant", keep_best=keep_best)  # fmt: skip
+        events = list(train_events(config, halves))
+        losses = {e.step: e.val_loss for e in events if isinstance(e, Validated)}
+        finished = events[-1]
+        assert finished.step == 8  # the work done, whichever weights are kept
+        finals[keep_best] = finished
+    best_step = min(losses, key=losses.get)  # same seed: the same run both times
+    assert finals[True].best_step == best_step
+    assert finals[False].best_step is None
+    kept = finals[True].model.network.state_dict()
+    last = finals[False].model.network.state_dict()
+    same = all(torch.equal(kept[k], last[k]) for k in kept)
+    assert same == (best_step == 8)
+
+
 def test_engine_resolves_defaults_from_method(volume: np.ndarray) -> None:
     from tomorestore.methods import get_method
 

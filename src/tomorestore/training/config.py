@@ -74,6 +74,14 @@ class TrainConfig(BaseModel):
         0.1, ge=0.0, le=0.5, description="Fraction of the Y axis held out for validation."
     )
     validate_every: int = Field(50, ge=1, le=1_000_000, description="Validate every N steps.")
+    keep_best: bool = Field(
+        True,
+        description=(
+            "End with the weights of the lowest validation loss (held-out slab) instead of "
+            "the last ones: on one small tomogram the network can fit its noise late in "
+            "training. Needs validation_fraction > 0."
+        ),
+    )
     preview_every: int = Field(
         100, ge=0, le=1_000_000, description="Preview the restoration every N steps (0: never)."
     )

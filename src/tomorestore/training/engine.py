@@ -303,6 +303,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
     rng = np.random.default_rng([config.seed, run.start_step])
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + run.start_step)
     step, stopped, saved_step = run.start_step, False, -1
+    best = _BestWeights(enabled=bool(config.keep_best))
 
     def bundle() -> RestorationModel:
         return RestorationModel(
@@ -374,6 +375,8 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
             if step % config.validate_every == 0 or step == total:
                 val_loss = validate()
                 history.record_validation(step, val_loss)
+                if sampler.n_validation:
+                    best.offer(network, step, val_loss, data=sampler.halves[0])
                 yield Validated(step=step, val_loss=val_loss)
             if config.preview_every and step % config.preview_every == 0:
                 yield Preview(step=step, image=preview())
@@ -388,11 +391,44 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
                 save()
         raise
     network.eval()
+    best_step = best.restore_into(network)
     path = None
     if run.checkpoint_path is not None:
         path = save()
         yield Checkpointed(step=step, path=path)
-    yield Finished(step=step, stopped=stopped, checkpoint_path=path, model=bundle())
+    yield Finished(
+        step=step, stopped=stopped, checkpoint_path=path, model=bundle(), best_step=best_step
+    )
+
+
+class _BestWeights:
+    """A copy of the network weights with the lowest validation loss seen so far."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self.loss = math.inf
+        self.step: int | None = None
+        self.state: dict | None = None
+        self.data: Any = None
+
+    def offer(self, network: Any, step: int, loss: float, *, data: Any) -> None:
+        """Keep ``network``'s weights if ``loss`` is the lowest so far.
+
+        ``data`` is the sampler's current halves: when a method replaces them (dewedge's
+        wedge refill), losses measured before are not comparable and are forgotten.
+        """
+        if data is not self.data:
+            self.data, self.loss = data, math.inf
+        if self.enabled and math.isfinite(loss) and loss < self.loss:
+            self.loss, self.step = loss, step
+            self.state = {k: v.detach().clone() for k, v in network.state_dict().items()}
+
+    def restore_into(self, network: Any) -> int | None:
+        """Load the kept weights into ``network``; the step they come from (None: none kept)."""
+        if self.state is None:
+            return None
+        network.load_state_dict(self.state)
+        return self.step
 
 
 def _unpadded(sampler: PatchSampler) -> list[np.ndarray]:

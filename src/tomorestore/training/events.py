@@ -60,12 +60,17 @@ class Checkpointed:
 
 @dataclass(frozen=True)
 class Finished:
-    """Training ended after ``step`` steps (``stopped``: the user asked to stop early)."""
+    """Training ended after ``step`` steps (``stopped``: the user asked to stop early).
+
+    ``best_step`` is the step whose weights ``model`` holds when the configuration keeps the
+    best validated weights (``keep_best``), else None (the last weights).
+    """
 
     step: int
     stopped: bool
     checkpoint_path: Path | None
     model: RestorationModel
+    best_step: int | None = None
 
 
 Event = Union[Started, Step, Validated, Preview, Checkpointed, Finished]  # noqa: UP007
