@@ -50,6 +50,7 @@ class TrainProgress:
         self.last_loss = math.nan
         self.smoothed_loss = math.nan
         self.val_loss = math.nan
+        self.best_step: int | None = None
         self.start_time = time.perf_counter()
         self.steps_done = 0
 
@@ -86,6 +87,7 @@ class TrainProgress:
             if self.bar is not None:
                 self._postfix()
         elif isinstance(event, Finished):
+            self.best_step = event.best_step
             self.close()
 
     def _postfix(self) -> None:

@@ -176,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if model.history.val_losses:
         summary += f", val {model.history.last_val_loss:.4g}"
+    if tracker.best_step is not None and tracker.best_step != model.step:
+        summary += f", kept the weights of step {tracker.best_step} (lowest val loss)"
     if stop.is_set():
         print(
             f"tomorestore train: stopped at step {model.step} of {model.config.steps}; "
