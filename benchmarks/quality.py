@@ -19,7 +19,7 @@ markers) and a figure of central XY and XZ slices (docs/quality.png).
 
 Usage::
 
-    python benchmarks/quality.py                       # full run, ~40 CPU-minutes
+    python benchmarks/quality.py                       # full run, ~30 minutes on 2 cores
     python benchmarks/quality.py --steps-scale 0.1 --methods n2n dewedge --no-write
     python benchmarks/quality.py --set dewedge.rotations=so3 --methods dewedge
 """
