@@ -303,7 +303,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
     rng = np.random.default_rng([config.seed, run.start_step])
     generator = torch.Generator().manual_seed(config.seed * 1_000_003 + run.start_step)
     step, stopped, saved_step = run.start_step, False, -1
-    best = _BestWeights(enabled=bool(config.keep_best))
+    best = _BestWeights()
 
     def bundle() -> RestorationModel:
         return RestorationModel(
@@ -375,7 +375,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
             if step % config.validate_every == 0 or step == total:
                 val_loss = validate()
                 history.record_validation(step, val_loss)
-                if sampler.n_validation:
+                if config.keep_best and sampler.n_validation:
                     best.offer(network, step, val_loss, data=sampler.halves[0])
                 yield Validated(step=step, val_loss=val_loss)
             if config.preview_every and step % config.preview_every == 0:
@@ -404,8 +404,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
 class _BestWeights:
     """A copy of the network weights with the lowest validation loss seen so far."""
 
-    def __init__(self, *, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self) -> None:
         self.loss = math.inf
         self.step: int | None = None
         self.state: dict | None = None
@@ -419,7 +418,7 @@ class _BestWeights:
         """
         if data is not self.data:
             self.data, self.loss = data, math.inf
-        if self.enabled and math.isfinite(loss) and loss < self.loss:
+        if math.isfinite(loss) and loss < self.loss:
             self.loss, self.step = loss, step
             self.state = {k: v.detach().clone() for k, v in network.state_dict().items()}
 
