@@ -67,7 +67,7 @@ def test_train_and_restore_mrc_paths_keep_voxel_size(halves: tuple, tmp_path: Pa
         **BUDGET,
     )
     assert model.voxel_size == (12.0, 11.0, 10.0)
-    assert model.config.dewedge.wedge_weight == 10.0
+    assert model.config.params.wedge_weight == 10.0
     loaded = tomorestore.load_model(tmp_path / "model.ckpt")
     assert loaded.config == model.config and loaded.wedge.tilt_min == -50.0
     out = tmp_path / "restored.mrc"
@@ -117,7 +117,7 @@ def test_restore_is_deterministic_and_matches_reloaded(halves: tuple, tmp_path: 
         ({"method": "ei", "input": "A", "tilt_range": (-60, 95)}, "tilt range"),
         ({"method": "n2v", "input": "NAN"}, "NaN"),
         ({"method": "n2v", "input": "A", "even": "A"}, "not both"),
-        ({"method": "n2v", "even": "A"}, "odd half is missing"),
+        ({"method": "n2v", "even": "A"}, "odd= is missing"),
         ({"method": "n2v", "input": "A", "steps": 0}, "steps"),
         ({"method": "n2v", "input": "A", "mask_percentt": 1.0}, "unknown field"),
     ],

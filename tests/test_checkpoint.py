@@ -17,6 +17,7 @@ from tomorestore.training import (
     RestorationModel,
     TrainConfig,
     WedgeConfig,
+    last_checkpoint_path,
     load_checkpoint,
     save_checkpoint,
     train_events,
@@ -39,7 +40,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[RestorationModel,
         network=NetworkConfig(depth=2, base_channels=8),
         wedge=WedgeConfig(tilt_min=-50, tilt_max=60),
         fast=False,
-        dewedge={"wedge_weight": 5.0},
+        params={"wedge_weight": 5.0},
     )
     path = tmp_path_factory.mktemp("ckpt") / "model.ckpt"
     events = list(
@@ -52,16 +53,23 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[RestorationModel,
 
 def test_checkpoint_content_is_plain_and_complete(trained: tuple) -> None:
     _, path = trained
-    payload = torch.load(path, weights_only=True)  # no pickled code needed
-    assert payload["format"] == FORMAT and payload["format_version"] == FORMAT_VERSION
-    assert payload["method"] == "dewedge" and payload["step"] == 2
-    assert payload["wedge"] == {"tilt_min": -50.0, "tilt_max": 60.0, "tilt_axis": "Y"}
-    assert payload["voxel_size"] == [7.0, 8.0, 9.0]
-    assert payload["config"]["dewedge"]["wedge_weight"] == 5.0
-    assert set(payload["normalization"]) == {"mean", "std"}
-    assert payload["optimizer_state"]["state"]
-    assert len(payload["history"]["losses"]) == 2 and len(payload["history"]["val_losses"]) == 2
-    assert isinstance(payload["package_version"], str)
+    for file in (path, last_checkpoint_path(path)):
+        payload = torch.load(file, weights_only=True)  # no pickled code needed
+        assert payload["format"] == FORMAT and payload["format_version"] == FORMAT_VERSION
+        assert payload["method"] == "dewedge"
+        wedge = {"tilt_min": -50.0, "tilt_max": 60.0, "tilt_axis": "Y"}
+        assert payload["config"]["wedge"] == wedge
+        assert payload["voxel_size"] == [7.0, 8.0, 9.0]
+        assert payload["config"]["params"]["wedge_weight"] == 5.0
+        assert set(payload["normalization"]) == {"mean", "std"}
+        assert len(payload["history"]["losses"]) == 2
+        assert len(payload["history"]["val_losses"]) == 2
+        assert isinstance(payload["package_version"], str)
+    best = torch.load(path, weights_only=True)
+    last = torch.load(last_checkpoint_path(path), weights_only=True)
+    # the model file: the best validated weights, no optimiser; the last file: step 2 + Adam
+    assert best["step"] == best["best_step"] in (1, 2) and best["optimizer_state"] is None
+    assert last["step"] == 2 and last["optimizer_state"]["state"] and last["best_step"] is None
 
 
 def test_checkpoint_round_trip_identical(trained: tuple, tmp_path: Path) -> None:
@@ -87,9 +95,9 @@ def test_checkpoint_round_trip_identical(trained: tuple, tmp_path: Path) -> None
 def test_save_is_atomic_and_checks_folder(trained: tuple, tmp_path: Path) -> None:
     model, _ = trained
     with pytest.raises(InputError, match="does not exist"):
-        save_checkpoint(tmp_path / "missing" / "m.ckpt", model)
+        save_checkpoint(tmp_path / "missing" / "m.ckpt", model.to_payload())
     target = tmp_path / "m.ckpt"
-    save_checkpoint(target, model, step=2)
+    save_checkpoint(target, model.to_payload())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.ckpt"]  # no temporary left
 
 
@@ -122,7 +130,10 @@ def test_other_format_version(trained: tuple, tmp_path: Path) -> None:
     payload["package_version"] = "9.0.0"
     newer = tmp_path / "newer.ckpt"
     torch.save(payload, newer)
-    with pytest.raises(CheckpointError, match=r"tomorestore 9\.0\.0 with format 2.*upgrade"):
+    newest = FORMAT_VERSION + 1
+    with pytest.raises(
+        CheckpointError, match=rf"tomorestore 9\.0\.0 with format {newest}.*upgrade"
+    ):
         load_checkpoint(newer)
 
 

@@ -215,9 +215,9 @@ def test_registry_and_interface():
     with pytest.raises(InputError, match="takes"):
         N2V(N2NParams(), None)
     assert N2V({"struct_z": 1}, None).params.struct_z == 1
-    with pytest.raises(InputError, match="even and odd"):
-        N2N().check_halves(1)
-    N2V().check_halves(2)
+    assert "needs even/odd half tomograms" in N2N.input_problem(n_halves=1, has_wedge=True)
+    assert N2V.input_problem(n_halves=2, has_wedge=False) is None
+    assert "tilt range" in EI.input_problem(n_halves=1, has_wedge=False, advice={"wedge": "x"})
     for cls in METHODS.values():
         assert cls.default_steps > 0 and cls.default_patch_size % 8 == 0
     halves = [np.ones((4, 4, 4), np.float32), 3 * np.ones((4, 4, 4), np.float32)]

@@ -78,7 +78,9 @@ def test_config_yaml_round_trip(tmp_path: Path) -> None:
         {"validation_fraction": 0.9},
         {"stepz": 10},
         {"method": "careamics"},
-        {"dewedge": {"wedge_weight": -1}},
+        {"method": "dewedge", "params": {"wedge_weight": -1}},
+        {"method": "dewedge", "dewedge": {"wedge_weight": -1}},  # format-1 section
+        {"params": {"wedge_weight": 1.0}},  # a dewedge parameter given to n2v
     ],
 )
 def test_config_bounds_give_input_error(fields: dict) -> None:

@@ -22,30 +22,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel
 
 from .errors import InputError
 from .io import Volume
-from .training.bundle import RestorationModel
-from .training.config import TrainConfig, describe_validation_error, make_config, make_wedge
+from .training.config import (
+    TrainConfig,
+    make_config,
+    make_wedge,
+    read_config_mapping,
+    upgrade_config_mapping,
+)
+from .training.restoration_model import RestorationModel
 
 PathLike = str | os.PathLike[str]
 
 
 def _input_volumes(input: Any, even: Any, odd: Any) -> list[Volume]:
     """``[tomogram]`` or ``[even, odd]`` as Volumes (paths are memory-mapped, not loaded)."""
-    from .io import as_volume
+    from .io import as_volume, choose_inputs
 
-    if input is not None and (even is not None or odd is not None):
-        raise InputError(
-            "give either one tomogram (input=) or even/odd halves (even=, odd=), not both."
-        )
-    if input is None and even is None and odd is None:
-        raise InputError("no tomogram given: pass input=..., or even=... and odd=....")
-    if input is None and (even is None or odd is None):
-        missing = "odd" if odd is None else "even"
-        raise InputError(f"the {missing} half is missing: give both even= and odd= halves.")
-    items = [input] if input is not None else [even, odd]
-    return [as_volume(item) for item in items]
+    return [as_volume(item) for item in choose_inputs(input, even, odd)]
 
 
 def _output_path(out: PathLike | None, *, suffixes: tuple[str, ...] | None = None) -> Path | None:
@@ -63,25 +60,33 @@ def _output_path(out: PathLike | None, *, suffixes: tuple[str, ...] | None = Non
 
 
 def build_config(
-    method: str,
+    method: str | None,
     *,
     config: TrainConfig | dict[str, Any] | PathLike | None = None,
     tilt_range: Any = None,
+    tilt_axis: str | None = None,
     method_params: dict[str, Any] | None = None,
     **fields: Any,
 ) -> TrainConfig:
     """A :class:`TrainConfig` from a base configuration plus explicit settings.
 
+    The base may be partial (a YAML file with only ``checkpoint_every: 20``, say): it is
+    merged with the explicit settings, which win, and validated once.
+
     Parameters
     ----------
-    method : str
-        ``n2v``, ``n2n``, ``dewedge`` or ``ei``.
+    method : str or None
+        A registered method name (``n2v``, ``n2n``, ``dewedge``, ``ei``); None takes the
+        base configuration's.
     config : TrainConfig, dict or path to a YAML file, optional
         Base configuration; explicit settings (not None) override it.
     tilt_range : (float, float), optional
         Tilt range in degrees.
+    tilt_axis : {"Y", "X"}, optional
+        Tilt axis of the tilt series (default: the base configuration's, else Y).
     method_params : dict, optional
-        Fields of the method's parameter model (e.g. ``wedge_weight=20``).
+        Fields of the method's parameter model (e.g. ``wedge_weight=20``), merged into the
+        base configuration's ``params``.
     **fields
         Other :class:`TrainConfig` fields; None values are ignored.
 
@@ -92,10 +97,9 @@ def build_config(
     Raises
     ------
     InputError
-        On unknown or out-of-range settings.
+        On unknown, missing or out-of-range settings, or a base configuration whose
+        method parameters belong to another method.
     """
-    from pydantic import ValidationError
-
     if config is None:
         base: dict[str, Any] = {}
     elif isinstance(config, TrainConfig):
@@ -103,23 +107,34 @@ def build_config(
     elif isinstance(config, dict):
         base = dict(config)
     else:
-        base = TrainConfig.from_yaml(Path(config)).model_dump()
-    base["method"] = str(method).lower() if method is not None else base.get("method")
-    base.update({name: value for name, value in fields.items() if value is not None})
-    wedge = make_wedge(tilt_range)
-    if wedge is not None:
-        base["wedge"] = wedge.model_dump()
-    resolved = make_config(**base)
-    if method_params:
-        current = resolved.method_params()
-        try:
-            params = type(current).model_validate({**current.model_dump(), **method_params})
-        except ValidationError as exc:
+        base = read_config_mapping(Path(config))
+    base = upgrade_config_mapping(base)
+    if method is not None:
+        name = str(method).lower()
+        stored = base.get("method")
+        if stored is not None and str(stored).lower() != name and base.get("params"):
             raise InputError(
-                f"invalid {resolved.method} parameters: {describe_validation_error(exc)}"
-            ) from exc
-        resolved = resolved.model_copy(update={resolved.method: params})
-    return resolved
+                f"the configuration's parameters are for {stored!r}, not {name!r}: remove "
+                "its 'params' section or its 'method', or choose the same method."
+            )
+        base["method"] = name
+    base.update({name: value for name, value in fields.items() if value is not None})
+    if tilt_range is not None:
+        axis = tilt_axis or (base.get("wedge") or {}).get("tilt_axis", "Y")
+        base["wedge"] = make_wedge(tilt_range, axis).model_dump()  # type: ignore[union-attr]
+    elif tilt_axis is not None:
+        if not base.get("wedge"):
+            raise InputError(
+                "a tilt axis was given without a tilt range: give the range too, e.g. "
+                "--tilt-range -60 60 --tilt-axis X (tilt_range=(-60, 60), tilt_axis='X')."
+            )
+        base["wedge"] = {**dict(base["wedge"]), "tilt_axis": str(tilt_axis).upper()}
+    if method_params:
+        params = base.get("params") or {}
+        if isinstance(params, BaseModel):
+            params = params.model_dump()
+        base["params"] = {**params, **method_params}
+    return make_config(**base)
 
 
 def train(
@@ -129,6 +144,7 @@ def train(
     even: Any = None,
     odd: Any = None,
     tilt_range: tuple[float, float] | None = None,
+    tilt_axis: str | None = None,
     steps: int | None = None,
     batch_size: int | None = None,
     patch_size: int | None = None,
@@ -147,10 +163,11 @@ def train(
 
     Parameters
     ----------
-    method : {"n2v", "n2n", "dewedge", "ei"}
-        ``n2v`` blind-spot denoising (one tomogram), ``n2n`` even/odd denoising,
-        ``dewedge`` even/odd denoising and missing-wedge filling, ``ei`` equivariant
-        imaging (one tomogram or halves; fills the wedge).
+    method : str
+        A registered method (:func:`tomorestore.methods.method_names`): ``n2v``
+        blind-spot denoising (one tomogram), ``n2n`` even/odd denoising, ``dewedge``
+        even/odd denoising and missing-wedge filling, ``ei`` equivariant imaging (one
+        tomogram or halves; fills the wedge).
     input : array, Volume or path, optional
         One tomogram ``(Z, Y, X)``.
     even, odd : array, Volume or path, optional
@@ -158,6 +175,8 @@ def train(
     tilt_range : (float, float), optional
         Tilt range in degrees (e.g. ``(-60, 60)``; asymmetric allowed); required by
         ``dewedge`` and ``ei``.
+    tilt_axis : {"Y", "X"}, optional
+        Tilt axis of the tilt series (default Y, the second array axis).
     steps, batch_size, patch_size, learning_rate : optional
         Training budget; None takes the method's defaults.
     device : str, optional
@@ -208,6 +227,7 @@ def train(
         method,
         config=config,
         tilt_range=tilt_range,
+        tilt_axis=tilt_axis,
         method_params=method_params,
         steps=steps,
         batch_size=batch_size,
@@ -228,7 +248,7 @@ def train(
     callback = progress if callable(progress) else None
     bar = None
     if progress is True:
-        from .cli.progress import TrainProgress
+        from .training.progress import TrainProgress
 
         bar = TrainProgress(desc=f"training {resolved.method}")
     finished = None
@@ -329,8 +349,8 @@ def restore(
     >>> volume.voxel_size  # doctest: +SKIP
     (10.0, 10.0, 10.0)
     """
-    from .cli.progress import tile_progress
     from .io import WRITE_SUFFIXES, write_volume
+    from .training.progress import tile_progress
 
     if not isinstance(model, RestorationModel):
         model = load_model(model)

@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from ..api import restore, train
     from ..io import Volume, write_volume
     from ..simulate import simulate_tomogram
-    from .progress import TrainProgress, format_duration
+    from ..training.progress import TrainProgress, format_duration
 
     start = time.perf_counter()
     patch = min(DEMO_PATCH, *shape)

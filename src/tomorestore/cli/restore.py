@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.overlap < 1.0:
         raise InputError(f"--overlap must be in [0, 1), got {args.overlap:g}; e.g. 0.25")
     from ..api import load_model, restore
-    from .progress import format_duration
+    from ..training.progress import format_duration
 
     start = time.perf_counter()
     model = load_model(args.model)

@@ -21,10 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-
-METHOD_CHOICES = ("n2v", "n2n", "dewedge", "ei")
-#: Methods that cannot train on a single tomogram (mirrors ``Method.accepts_single``).
-HALVES_ONLY = ("n2n", "dewedge")
+from ..methods import get_method, method_names
+from .method_options import add_method_parameter_flags, method_help, method_parameters
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,13 +44,9 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_inputs(args: argparse.Namespace) -> None:
     """Exactly one of ``--input`` or ``--even`` + ``--odd``; files must exist."""
-    if args.input is not None and (args.even is not None or args.odd is not None):
-        raise InputError("give either --input or --even and --odd, not both.")
-    if args.input is None and (args.even is None or args.odd is None):
-        if args.even is None and args.odd is None:
-            raise InputError("no tomogram given: use --input T.mrc, or --even E.mrc --odd O.mrc.")
-        missing = "--odd" if args.odd is None else "--even"
-        raise InputError(f"{missing} is missing: even/odd halves come in pairs.")
+    from ..io import choose_inputs
+
+    choose_inputs(args.input, args.even, args.odd, flags=True)
     for flag in ("input", "even", "odd"):
         path = getattr(args, flag)
         if path is not None and not path.is_file():
@@ -61,21 +55,23 @@ def check_inputs(args: argparse.Namespace) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``train`` sub-command to ``subparsers``."""
+    names = method_names()
+    wedge_methods = ", ".join(n for n in names if get_method(n).needs_wedge)
     parser = subparsers.add_parser(
         "train",
-        help="train a self-supervised restoration model (n2v, n2n, dewedge, ei)",
+        help=f"train a self-supervised restoration model ({', '.join(names)})",
         description=(
-            "Train a network to denoise (n2v: one tomogram; n2n: even/odd halves) or to "
-            "denoise and fill the missing wedge (dewedge: halves; ei: one tomogram or "
-            "halves) and write a checkpoint that 'tomorestore restore' uses. Unset budget "
-            "options take the method's defaults. Ctrl-C saves the checkpoint and stops."
+            f"Train a network to restore a tomogram ({method_help()}) and write two "
+            "checkpoints: --out model.ckpt with the weights to restore with (the lowest "
+            "validation loss) and model.last.ckpt beside it with the last state, which "
+            "--resume model.ckpt continues. Unset options take the --config file's values, "
+            "else the method's defaults. Ctrl-C saves the checkpoints and stops."
         ),
     )
     parser.add_argument(
         "--method",
-        required=True,
-        choices=METHOD_CHOICES,
-        help="n2v (one tomogram), n2n (even/odd), dewedge (even/odd + tilt range), ei (tilt range)",
+        choices=names,
+        help=f"{method_help()} (default: the --config file's method)",
     )
     add_input_arguments(parser)
     parser.add_argument(
@@ -83,7 +79,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         nargs=2,
         type=float,
         metavar=("MIN", "MAX"),
-        help="tilt range in degrees, -90 < MIN < MAX < 90 (needed by dewedge and ei)",
+        help=f"tilt range in degrees, -90 < MIN < MAX < 90 (needed by {wedge_methods})",
+    )
+    parser.add_argument(
+        "--tilt-axis",
+        type=str.upper,
+        choices=("Y", "X"),
+        help="tilt axis of the tilt series: Y (the second array axis, default) or X",
     )
     parser.add_argument(
         "--steps", type=int, metavar="N", help="optimiser steps (default: the method's)"
@@ -102,8 +104,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint")
     parser.add_argument("--config", type=Path, metavar="cfg.yaml", help="YAML configuration")
     parser.add_argument(
-        "--out", required=True, type=Path, metavar="model.ckpt", help="checkpoint to write"
+        "--out",
+        required=True,
+        type=Path,
+        metavar="model.ckpt",
+        help="checkpoint to write (the last state goes to model.last.ckpt beside it)",
     )
+    add_method_parameter_flags(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -136,15 +143,17 @@ def stop_on_interrupt() -> Iterator[threading.Event]:
 def run(args: argparse.Namespace) -> int:
     """Train; print a one-line summary; 0 on success, 130 when stopped with Ctrl-C."""
     check_inputs(args)
-    if args.method in HALVES_ONLY and args.input is not None:
-        raise InputError(f"{args.method} needs even/odd half tomograms: give --even and --odd.")
     from ..api import build_config, train
-    from .progress import TrainProgress, format_duration
+    from ..training.checkpoint import last_checkpoint_path
+    from ..training.progress import TrainProgress, format_duration
 
+    if args.method is None and args.config is None:
+        raise InputError(f"choose a method: --method {{{','.join(method_names())}}}.")
     config = build_config(
         args.method,
         config=args.config,
         tilt_range=args.tilt_range,
+        tilt_axis=args.tilt_axis,
         steps=args.steps,
         batch_size=args.batch,
         patch_size=args.patch,
@@ -152,11 +161,25 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         seed=args.seed,
     )
-    tracker = TrainProgress(enabled=not args.quiet, desc=f"training {args.method}")
+    params = method_parameters(args, config.method)
+    if params:
+        config = build_config(config.method, config=config, method_params=params)
+    method = config.method
+    problem = get_method(method).input_problem(
+        n_halves=1 if args.input is not None else 2,
+        has_wedge=config.wedge is not None,
+        advice={
+            "halves": "give --even E.mrc --odd O.mrc",
+            "wedge": "give --tilt-range MIN MAX, e.g. --tilt-range -60 60",
+        },
+    )
+    if problem:
+        raise InputError(f"{problem}.")
+    tracker = TrainProgress(enabled=not args.quiet, desc=f"training {method}")
     with stop_on_interrupt() as stop:
         try:
             model = train(
-                args.method,
+                method,
                 input=args.input,
                 even=args.even,
                 odd=args.odd,
@@ -169,20 +192,26 @@ def run(args: argparse.Namespace) -> int:
             )
         finally:
             tracker.close()
+    last = last_checkpoint_path(args.out)
     summary = (
-        f"trained {args.method} for {tracker.steps_done} steps in "
+        f"trained {method} for {tracker.steps_done} steps in "
         f"{format_duration(tracker.elapsed)} on {tracker.device}, "
         f"final loss {model.history.recent_loss():.4g}"
     )
     if model.history.val_losses:
         summary += f", val {model.history.last_val_loss:.4g}"
-    if tracker.best_step is not None and tracker.best_step != model.step:
-        summary += f", kept the weights of step {tracker.best_step} (lowest val loss)"
+    if model.best_step is not None:
+        weights = f"weights of step {model.best_step} (lowest val loss)"
+    else:
+        weights = f"weights of step {model.step} (the last)"
+    files = (
+        f"{args.out} ({weights}); last state with optimiser (step {tracker.last_step}) -> {last}"
+    )
     if stop.is_set():
         print(
-            f"tomorestore train: stopped at step {model.step} of {model.config.steps}; "
-            f"{summary} -> {args.out} (continue with --resume {args.out})"
+            f"tomorestore train: stopped at step {tracker.last_step} of {model.config.steps}; "
+            f"{summary} -> {files} (continue with --resume {args.out})"
         )
         return 130
-    print(f"{summary} -> {args.out}")
+    print(f"{summary} -> {files}")
     return 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from .atomic import atomic_write
 from .mrc import VoxelSizeWarning
-from .validation import check_volume_array
+from .validation import check_halves, check_volume_array, choose_inputs
 from .volume import Volume
 from .volume_files import READ_SUFFIXES, WRITE_SUFFIXES, as_volume, read_volume, write_volume
 
@@ -24,7 +24,9 @@ __all__ = [
     "VoxelSizeWarning",
     "as_volume",
     "atomic_write",
+    "check_halves",
     "check_volume_array",
+    "choose_inputs",
     "read_volume",
     "write_volume",
 ]

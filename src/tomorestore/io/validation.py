@@ -98,3 +98,71 @@ def check_volume_array(array: Any, *, name: str = "volume", min_size: int = 1) -
             "or crop/mask the bad region."
         )
     return data
+
+
+def check_halves(items: Any) -> list[np.ndarray]:
+    """One tomogram or an even/odd pair, checked: ``[tomogram]`` or ``[even, odd]`` arrays.
+
+    The one place where training and restoration check their input volumes.
+
+    Parameters
+    ----------
+    items : array-like, Volume, or a list/tuple of one or two of them
+        ``Volume`` objects contribute their ``data`` (memory maps are not loaded).
+
+    Returns
+    -------
+    list of numpy.ndarray
+        The checked arrays (not copied).
+
+    Raises
+    ------
+    InputError
+        For a count other than one or two, a bad volume (see :func:`check_volume_array`)
+        or halves of different shapes.
+    """
+    volumes = list(items) if isinstance(items, (list, tuple)) else [items]
+    if not 1 <= len(volumes) <= 2:
+        raise InputError(f"give one tomogram or two halves (even, odd), got {len(volumes)}.")
+    names = ["tomogram"] if len(volumes) == 1 else ["even half", "odd half"]
+    arrays = [
+        check_volume_array(getattr(item, "data", item), name=name)
+        for item, name in zip(volumes, names, strict=True)
+    ]
+    if len(arrays) == 2 and arrays[0].shape != arrays[1].shape:
+        raise InputError(
+            f"even and odd halves differ in shape: {arrays[0].shape} vs {arrays[1].shape}. "
+            "Give halves reconstructed from the same tilt series with the same size."
+        )
+    return arrays
+
+
+def choose_inputs(input: Any, even: Any, odd: Any, *, flags: bool = False) -> list[Any]:
+    """``[input]`` or ``[even, odd]``: exactly one tomogram or one complete pair.
+
+    Parameters
+    ----------
+    input, even, odd : object or None
+        What the caller was given (paths, arrays, volumes); None when absent.
+    flags : bool
+        Word the messages for the command line (``--even``) instead of Python (``even=``).
+
+    Raises
+    ------
+    InputError
+        When both kinds, neither, or only one half is given.
+    """
+    name = (lambda n: f"--{n}") if flags else (lambda n: f"{n}=")
+    if input is not None and (even is not None or odd is not None):
+        raise InputError(
+            f"give either one tomogram ({name('input')}) or even/odd halves ({name('even')}, "
+            f"{name('odd')}), not both."
+        )
+    if input is None and even is None and odd is None:
+        raise InputError(
+            f"no tomogram given: use {name('input')}T, or {name('even')}E and {name('odd')}O."
+        )
+    if input is None and (even is None or odd is None):
+        missing = name("odd") if odd is None else name("even")
+        raise InputError(f"{missing} is missing: even/odd halves come in pairs.")
+    return [input] if input is not None else [even, odd]

@@ -1,3 +1,4 @@
+# ruff: noqa: I001 - the import order of the method modules is the order of the menus
 """Self-supervised restoration methods behind one interface (:class:`Method`).
 
 ======== =========================================== ======= ====== =====
@@ -8,35 +9,23 @@ n2n      Noise2Noise even/odd denoising              needed  no     no
 dewedge  rotations + wedge loss: denoise and fill    needed  no     needed
 ei       equivariant imaging: denoise and fill       either  yes    needed
 ======== =========================================== ======= ====== =====
+
+Each method registers itself in :data:`METHODS` (:mod:`.registry`) when its module is
+imported; the command line, the training configuration and the napari widgets are built
+from that registry.
 """
 
 from __future__ import annotations
 
-from ..errors import InputError
-from .base import Method
+# Importing a method module registers it: the order here is the order of the menus.
+from .n2v import N2V
+from .n2n import N2N
 from .dewedge import Dewedge
 from .ei import EI
-from .n2n import N2N
-from .n2v import N2V
-from .params import DewedgeParams, EIParams, N2NParams, N2VParams
 
-METHODS: dict[str, type[Method]] = {cls.name: cls for cls in (N2V, N2N, Dewedge, EI)}
-"""Method classes by name."""
-
-
-def get_method(name: str) -> type[Method]:
-    """The method class called ``name`` (one of :data:`METHODS`).
-
-    Raises
-    ------
-    InputError
-        For an unknown name; the message lists the known ones.
-    """
-    try:
-        return METHODS[str(name).lower()]
-    except KeyError:
-        raise InputError(f"Unknown method {name!r}; choose one of {', '.join(METHODS)}.") from None
-
+from .base import Method
+from .params import DewedgeParams, EIParams, MethodParams, N2NParams, N2VParams
+from .registry import METHODS, get_method, method_names, register_method, unregister_method
 
 __all__ = [
     "METHODS",
@@ -45,9 +34,13 @@ __all__ = [
     "EI",
     "EIParams",
     "Method",
+    "MethodParams",
     "N2N",
     "N2NParams",
     "N2V",
     "N2VParams",
     "get_method",
+    "method_names",
+    "register_method",
+    "unregister_method",
 ]

@@ -8,6 +8,7 @@ to do between steps (wedge refill) and how to restore at the end.
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -22,6 +23,12 @@ if TYPE_CHECKING:
 
 VALIDATION_SEED = 20240611
 """Seed of the fixed masks, rotations and swaps used by every ``validation_loss``."""
+
+
+def _registered() -> dict[str, type[Method]]:
+    from .registry import METHODS
+
+    return METHODS
 
 
 def validation_generator() -> torch.Generator:
@@ -47,8 +54,10 @@ class Method(abc.ABC):
     """
 
     name: ClassVar[str]
+    #: One line for menus and ``--help`` (what the method does).
+    title: ClassVar[str]
     params_type: ClassVar[type[BaseModel]]
-    needs_halves: ClassVar[bool]
+    #: True: works on one tomogram (every method also accepts even/odd halves).
     accepts_single: ClassVar[bool]
     needs_wedge: ClassVar[bool]
     default_steps: ClassVar[int]
@@ -80,15 +89,54 @@ class Method(abc.ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params!r}, wedge={self.wedge!r})"
 
-    def check_halves(self, n_halves: int) -> None:
-        """Raise :class:`InputError` when the method cannot use ``n_halves`` inputs."""
+    @classmethod
+    def data_needs(cls) -> str:
+        """What the method needs, for labels: ``"one tomogram"``, ``"even/odd + tilt range"``."""
+        data = "one tomogram or even/odd" if cls.accepts_single else "even/odd"
+        return f"{data} + tilt range" if cls.needs_wedge else data
+
+    @classmethod
+    def label(cls) -> str:
+        """``"name: title (data needs)"`` for menus and command-line help."""
+        return f"{cls.name}: {cls.title} ({cls.data_needs()})"
+
+    @classmethod
+    def input_problem(
+        cls, *, n_halves: int, has_wedge: bool, advice: Mapping[str, str] | None = None
+    ) -> str | None:
+        """Why the method cannot train on this input (None when it can).
+
+        Parameters
+        ----------
+        n_halves : int
+            1 (one tomogram) or 2 (even/odd halves).
+        has_wedge : bool
+            Whether a tilt range is known.
+        advice : mapping, optional
+            The caller's words for what to do, by problem: ``"halves"`` (give even/odd
+            halves) and ``"wedge"`` (give the tilt range); the command line, Python and
+            napari each say where.
+
+        Returns
+        -------
+        str or None
+            A sentence naming what is missing, followed by ``": " + advice`` when given.
+        """
+        advice = advice or {}
         if n_halves not in (1, 2):
-            raise InputError(f"Give one tomogram or two halves (even, odd), got {n_halves}.")
-        if n_halves == 1 and not self.accepts_single:
-            raise InputError(
-                f"Method {self.name!r} needs even and odd half tomograms; give even= and "
-                "odd=, or use a single-tomogram method ('n2v' or 'ei')."
+            return f"give one tomogram or two halves (even, odd), got {n_halves}"
+        if n_halves == 1 and not cls.accepts_single:
+            singles = ", ".join(
+                name for name, other in _registered().items() if other.accepts_single
             )
+            problem = (
+                f"{cls.name} needs even/odd half tomograms (single-tomogram methods: {singles})"
+            )
+            return f"{problem}: {advice['halves']}" if "halves" in advice else problem
+        if cls.needs_wedge and not has_wedge:
+            problem = f"{cls.name} needs the tilt range of the tilt series"
+            return f"{problem}: {advice['wedge']}" if "wedge" in advice else problem
+        return None
 
     def crop_size(self, patch_size: int) -> int:
         """Edge of the crops the sampler must cut for training patches of ``patch_size``."""
@@ -123,13 +171,30 @@ class Method(abc.ABC):
         with torch.no_grad():
             return self.training_loss(model, batch, generator=validation_generator()).detach()
 
-    def refresh(self, model: torch.nn.Module, sampler: Any, *, step: int, device: Any) -> None:
-        """Hook called by the engine after each optimiser step (default: nothing)."""
-        return None
+    def refresh(self, model: torch.nn.Module, sampler: Any, *, step: int, device: Any) -> bool:
+        """Hook called by the engine after each optimiser step (default: nothing).
+
+        Returns
+        -------
+        bool
+            True when the hook replaced the training data (dewedge's wedge refill): the
+            engine then forgets validation losses measured on the old data.
+        """
+        return False
 
     def predict_input(self, x: torch.Tensor) -> torch.Tensor:
-        """Transform of each ``(B, 1, t, t, t)`` tile before the network at restore time."""
-        return x
+        """Transform of each ``(B, 1, t, t, t)`` tile before the network at restore time.
+
+        Wedge-filters the tile (``F⁻¹[M·F x]``, as the training inputs are) when the
+        method's parameters have ``wedge_filter_input`` set and a wedge is known; else
+        the identity.
+        """
+        if not getattr(self.params, "wedge_filter_input", False) or self.wedge is None:
+            return x
+        from .losses import fourier_filter
+
+        mask = self.wedge.mask(tuple(x.shape[-3:]), device=x.device, rfft=True)
+        return fourier_filter(x, mask).to(x.dtype)
 
     def combine(self, restored_halves: list[np.ndarray]) -> np.ndarray:
         """Combine the restored inputs (one per half) into the final volume (mean)."""

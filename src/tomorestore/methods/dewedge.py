@@ -12,9 +12,11 @@ from .augment import random_swap
 from .base import Method
 from .losses import fourier_filter, fourier_weighted_mse
 from .params import DewedgeParams
+from .registry import register_method
 from .rotation_draws import draw_cube_indices, patch_from_crop, rotate_by_cube, rotate_by_so3
 
 
+@register_method
 class Dewedge(Method):
     """Fill the missing wedge and denoise by predicting a rotated half from the other.
 
@@ -30,8 +32,8 @@ class Dewedge(Method):
     """
 
     name: ClassVar[str] = "dewedge"
+    title: ClassVar[str] = "denoises and fills the missing wedge (rotations)"
     params_type: ClassVar[type[DewedgeParams]] = DewedgeParams
-    needs_halves: ClassVar[bool] = True
     accepts_single: ClassVar[bool] = False
     needs_wedge: ClassVar[bool] = True
     default_steps: ClassVar[int] = 600
@@ -70,15 +72,7 @@ class Dewedge(Method):
         weight = mask_rotated * (mask + self.params.wedge_weight * (1.0 - mask))
         return fourier_weighted_mse(rotated[:, 1] - prediction.float(), weight)
 
-    def predict_input(self, x: torch.Tensor) -> torch.Tensor:
-        """Wedge-filter each tile (as the training inputs are) unless disabled."""
-        if not self.params.wedge_filter_input:
-            return x
-        shape = tuple(x.shape[-3:])
-        mask = self.wedge.mask(shape, device=x.device, rfft=True)
-        return fourier_filter(x, mask).to(x.dtype)
-
-    def refresh(self, model: torch.nn.Module, sampler: Any, *, step: int, device: Any) -> None:
+    def refresh(self, model: torch.nn.Module, sampler: Any, *, step: int, device: Any) -> bool:
         """Every ``refill_every`` steps, fill the wedge of each half with ``f`` (in memory).
 
         ``v ← F⁻¹[M·F v + (1 − M)·F f(v)]`` on each whole half; the measured frequencies
@@ -86,7 +80,7 @@ class Dewedge(Method):
         """
         every = self.params.refill_every
         if every <= 0 or step <= 0 or step % every:
-            return
+            return False
         halves = [np.asarray(h) for h in sampler.halves]
         shape = getattr(sampler, "original_shape", halves[0].shape)
         halves = [h[: shape[0], : shape[1], : shape[2]] for h in halves]
@@ -94,6 +88,7 @@ class Dewedge(Method):
                            if self.params.rotations == "so3" else sampler.crop_size))  # fmt: skip
         filled = [refill_wedge(model, h, self, device=device, tile=tile) for h in halves]
         sampler.set_halves(filled)
+        return True
 
 
 def refill_wedge(
@@ -104,7 +99,9 @@ def refill_wedge(
     Parameters
     ----------
     model : torch.nn.Module
-        The network (evaluated in eval mode under ``no_grad``; its mode is restored).
+        The network as the methods see it (the engine's wrapper, which runs bf16 autocast
+        when training does); evaluated through
+        :func:`~tomorestore.inference.restore_volume`, its mode is restored.
     volume : numpy.ndarray
         ``(Z, Y, X)`` normalised volume.
     method : Method
@@ -120,21 +117,16 @@ def refill_wedge(
         float32 volume with the measured frequencies of ``volume`` and the missing ones of
         the prediction.
     """
-    from ..inference import predict_tiled
-    from ..models.performance import autocast_context
+    from ..inference import restore_volume
 
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-
-    def predict(x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad(), autocast_context(device, True):
-            return model(method.predict_input(x)).float()
-
-    try:
-        prediction = predict_tiled(volume, predict, tile=tile, overlap=0.25, compute_device=device)
-    finally:
-        model.train(was_training)
+    prediction = restore_volume(
+        model,
+        volume,
+        device=device,
+        input_transform=method.predict_input,
+        tile=tile,
+        overlap=0.25,
+    )
     measured = torch.as_tensor(np.asarray(volume, dtype=np.float32))
     predicted = torch.as_tensor(np.asarray(prediction, dtype=np.float32))
     mask = method.wedge.mask(measured.shape, rfft=True)

@@ -15,6 +15,7 @@ from .base import Method
 from .losses import fourier_filter, fourier_weighted_mse
 from .masking import blind_spot_inputs, blind_spot_loss
 from .params import EIParams
+from .registry import register_method
 from .rotation_draws import draw_cube_indices, rotate_by_cube
 
 
@@ -48,6 +49,7 @@ def wedge_moving_rotations(wedge: MissingWedge, kind: str = "cube") -> tuple[int
     return tuple(moving)
 
 
+@register_method
 class EI(Method):
     """Equivariant imaging: the restoration must commute with rotations that move the wedge.
 
@@ -61,8 +63,8 @@ class EI(Method):
     """
 
     name: ClassVar[str] = "ei"
+    title: ClassVar[str] = "equivariant imaging, denoises and fills the wedge"
     params_type: ClassVar[type[EIParams]] = EIParams
-    needs_halves: ClassVar[bool] = False
     accepts_single: ClassVar[bool] = True
     needs_wedge: ClassVar[bool] = True
     default_steps: ClassVar[int] = 300
@@ -124,10 +126,3 @@ class EI(Method):
         weight = mask + self.params.wedge_weight * (1.0 - mask)
         equivariance = fourier_weighted_mse(target[:, 0] - model(ei_input)[:, 0], weight)
         return data + self.params.ei_weight * equivariance
-
-    def predict_input(self, x: torch.Tensor) -> torch.Tensor:
-        """Wedge-filter each tile (as the training inputs are) unless disabled."""
-        if not self.params.wedge_filter_input:
-            return x
-        mask = self.wedge.mask(tuple(x.shape[-3:]), device=x.device, rfft=True)
-        return fourier_filter(x, mask).to(x.dtype)

@@ -10,8 +10,10 @@ from .augment import random_swap, random_y_rotations_and_flips
 from .base import Method
 from .losses import mse
 from .params import N2NParams
+from .registry import register_method
 
 
+@register_method
 class N2N(Method):
     """Noise2Noise: ``L = ‖f(v⁰) − v¹‖²`` on even/odd crops of the same place.
 
@@ -21,8 +23,8 @@ class N2N(Method):
     """
 
     name: ClassVar[str] = "n2n"
+    title: ClassVar[str] = "Noise2Noise, denoises"
     params_type: ClassVar[type[N2NParams]] = N2NParams
-    needs_halves: ClassVar[bool] = True
     accepts_single: ClassVar[bool] = False
     needs_wedge: ClassVar[bool] = False
     default_steps: ClassVar[int] = 500

@@ -10,8 +10,10 @@ from .augment import random_wedge_preserving_flips
 from .base import Method
 from .masking import blind_spot_inputs, blind_spot_loss
 from .params import N2VParams
+from .registry import register_method
 
 
+@register_method
 class N2V(Method):
     """Noise2Void with stratified 3D masking, N2V2 replacement and a Z struct mask.
 
@@ -23,8 +25,8 @@ class N2V(Method):
     """
 
     name: ClassVar[str] = "n2v"
+    title: ClassVar[str] = "Noise2Void blind spot, denoises"
     params_type: ClassVar[type[N2VParams]] = N2VParams
-    needs_halves: ClassVar[bool] = False
     accepts_single: ClassVar[bool] = True
     needs_wedge: ClassVar[bool] = False
     # 200 steps restored better than 800 on the benchmark tomogram (see docs/methods.md).

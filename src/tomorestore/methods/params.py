@@ -12,11 +12,18 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
-class _Params(BaseModel):
+class MethodParams(BaseModel):
+    """Base class of every method's parameter model: frozen, unknown keys rejected.
+
+    Each field needs a default, bounds where numbers are bounded, and a ``description``:
+    the command line's flags, the configuration files and the napari *Advanced* controls
+    are generated from them.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True, validate_assignment=True)
 
 
-class N2VParams(_Params):
+class N2VParams(MethodParams):
     """Blind-spot (Noise2Void / N2V2 / StructN2V) parameters."""
 
     mask_percent: float = Field(
@@ -86,7 +93,7 @@ class N2VParams(_Params):
         return value
 
 
-class N2NParams(_Params):
+class N2NParams(MethodParams):
     """Noise2Noise (even/odd, cryoCARE-style) parameters."""
 
     rotate: bool = Field(
@@ -101,7 +108,7 @@ class N2NParams(_Params):
     )
 
 
-class DewedgeParams(_Params):
+class DewedgeParams(MethodParams):
     """Missing-wedge restoration with rotations (DeepDeWedge-style) parameters."""
 
     wedge_weight: float = Field(
@@ -140,7 +147,7 @@ class DewedgeParams(_Params):
     )
 
 
-class EIParams(_Params):
+class EIParams(MethodParams):
     """Equivariant imaging (EI / robust EI) parameters."""
 
     ei_weight: float = Field(

@@ -1,30 +1,53 @@
 """Checkpoint files: one ``torch.save`` dictionary that alone restores a tomogram.
 
-Content (plain dicts, lists, str, float, int and tensors, so that it loads with
-``torch.load(weights_only=True)``, which cannot run code from a foreign file):
+This module reads and writes plain dictionaries; what they hold is built and read by
+:class:`~tomorestore.training.restoration_model.RestorationModel`. Content (plain dicts,
+lists, str, float, int and tensors, so that it loads with ``torch.load(weights_only=True)``,
+which cannot run code from a foreign file):
 
 ``format`` ("tomorestore-checkpoint"), ``format_version``, ``package_version``,
 ``method``, ``config`` (the resolved :class:`~tomorestore.training.config.TrainConfig` as a
-dict), ``normalization`` (mean, std), ``wedge`` (dict or None), ``voxel_size`` (Z, Y, X in Å
-or None), ``state_dict`` (network weights), ``step``, ``optimizer_state`` (or None),
-``history`` (loss lists).
+dict), ``normalization`` (mean, std), ``voxel_size`` (Z, Y, X in Å or None),
+``state_dict`` (network weights), ``step`` (the step of these weights), ``best_step``,
+``optimizer_state`` (or None), ``history`` (loss lists).
+
+Training writes two files: ``model.ckpt`` with the weights to restore with (the lowest
+validation loss when ``keep_best``; no optimiser state) and ``model.last.ckpt`` beside it
+with the last state and the optimiser, which ``resume`` continues
+(:func:`last_checkpoint_path`, :func:`resume_source`).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._version import __version__
 from ..errors import CheckpointError, InputError
 
-if TYPE_CHECKING:
-    from .bundle import RestorationModel
-
 FORMAT = "tomorestore-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Format versions this version reads (1: one config section per method, read by
+#: :class:`~tomorestore.training.config.TrainConfig`).
+READABLE_VERSIONS = (1, 2)
 REQUIRED_KEYS = ("method", "config", "normalization", "state_dict", "step")
+LAST_SUFFIX = ".last"
+
+
+def last_checkpoint_path(path: str | os.PathLike[str]) -> Path:
+    """The file beside ``path`` with the last training state (``model.last.ckpt``)."""
+    target = Path(path)
+    return target.with_name(f"{target.stem}{LAST_SUFFIX}{target.suffix}")
+
+
+def resume_source(path: str | os.PathLike[str]) -> Path:
+    """What resuming from ``path`` reads: its ``.last`` file when that exists, else ``path``."""
+    target = Path(path)
+    last = last_checkpoint_path(target)
+    if not target.stem.endswith(LAST_SUFFIX) and last.is_file():
+        return last
+    return target
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
@@ -47,25 +70,17 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
     return target
 
 
-def save_checkpoint(
-    path: str | os.PathLike[str],
-    bundle: RestorationModel,
-    *,
-    step: int | None = None,
-    optimizer_state: dict[str, Any] | None = None,
-) -> Path:
-    """Write ``bundle`` (and optionally the optimizer state) to ``path`` atomically.
+def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (a plain dict) to ``path`` atomically, with the format fields.
 
     Parameters
     ----------
     path : str or os.PathLike
         Destination; a reader sees either the previous file or the complete new one.
-    bundle : RestorationModel
-        Network, configuration, normalisation, wedge, voxel size and history.
-    step : int, optional
-        Steps trained so far (default: ``bundle.step``).
-    optimizer_state : dict, optional
-        ``optimizer.state_dict()``, needed to resume training exactly.
+    payload : dict
+        Checkpoint content (see the module docstring), e.g.
+        :meth:`RestorationModel.to_payload
+        <tomorestore.training.restoration_model.RestorationModel.to_payload>`.
 
     Returns
     -------
@@ -76,18 +91,14 @@ def save_checkpoint(
     from ..io import atomic_write
 
     target = check_writable(path)
-    payload = bundle.to_payload()
-    payload.update(
-        {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "package_version": __version__,
-            "step": int(bundle.step if step is None else step),
-            "optimizer_state": optimizer_state,
-        }
-    )
+    content = {
+        **payload,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+    }
     with atomic_write(target) as tmp:
-        torch.save(payload, tmp)
+        torch.save(content, tmp)
     return target
 
 
@@ -131,7 +142,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"'format: {FORMAT}' marker). Give a .ckpt file written by 'tomorestore train'."
         )
     version = payload.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         writer = payload.get("package_version", "unknown")
         advice = (
             "upgrade tomorestore"

@@ -10,13 +10,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import InputError
-from ..methods.params import DewedgeParams, EIParams, N2NParams, N2VParams
+from ..methods import MethodParams, get_method, method_names
 from ..models.config import NetworkConfig
-
-MethodName = Literal["n2v", "n2n", "dewedge", "ei"]
 
 
 class WedgeConfig(BaseModel):
@@ -26,7 +33,14 @@ class WedgeConfig(BaseModel):
 
     tilt_min: float = Field(gt=-90.0, lt=90.0, description="Lowest tilt angle (degrees).")
     tilt_max: float = Field(gt=-90.0, lt=90.0, description="Highest tilt angle (degrees).")
-    tilt_axis: Literal["Y"] = Field("Y", description="Tilt axis (Y, the second array axis).")
+    tilt_axis: Literal["Y", "X"] = Field(
+        "Y",
+        description=(
+            "Tilt axis: Y (the second array axis, most tomograms) or X (the third). For X "
+            "the core transposes Y and X of the data on the way in and back on the way out, "
+            "so the methods always see the tilt axis along Y."
+        ),
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> WedgeConfig:
@@ -38,10 +52,16 @@ class WedgeConfig(BaseModel):
         return self
 
     def missing_wedge(self) -> Any:
-        """The :class:`~tomorestore.physics.MissingWedge` this range describes."""
+        """The :class:`~tomorestore.physics.MissingWedge` of the data, in its orientation."""
         from ..physics import MissingWedge
 
         return MissingWedge(self.tilt_min, self.tilt_max, tilt_axis=self.tilt_axis)
+
+    def method_wedge(self) -> Any:
+        """The wedge in the methods' frame (tilt axis along Y; see ``training.tilt_frame``)."""
+        from ..physics import MissingWedge
+
+        return MissingWedge(self.tilt_min, self.tilt_max, tilt_axis="Y")
 
 
 class TrainConfig(BaseModel):
@@ -54,7 +74,9 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: MethodName = Field(description="Self-supervised method: n2v, n2n, dewedge or ei.")
+    method: str = Field(
+        description="Self-supervised method, one of the registered names (n2v, n2n, ...)."
+    )
     steps: int | None = Field(
         None, ge=1, le=10_000_000, description="Optimiser steps in total (None: method default)."
     )
@@ -99,16 +121,52 @@ class TrainConfig(BaseModel):
         None, description="U-Net shape (None: depth 3, 16 channels on CPU, 32 on a GPU)."
     )
     wedge: WedgeConfig | None = Field(None, description="Tilt range (required by dewedge and ei).")
-    n2v: N2VParams = Field(default_factory=N2VParams, description="Blind-spot parameters.")
-    n2n: N2NParams = Field(default_factory=N2NParams, description="Noise2Noise parameters.")
-    dewedge: DewedgeParams = Field(
-        default_factory=DewedgeParams, description="Missing-wedge parameters."
+    params: SerializeAsAny[MethodParams] = Field(
+        None,
+        validate_default=True,
+        description=(
+            "Parameters of the chosen method (its own pydantic model, e.g. wedge_weight for "
+            "dewedge); missing fields take the method's defaults."
+        ),
     )
-    ei: EIParams = Field(default_factory=EIParams, description="Equivariant-imaging parameters.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_method_sections(cls, data: Any) -> Any:
+        return upgrade_config_mapping(data) if isinstance(data, dict) else data
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _registered_method(cls, value: Any) -> str:
+        name = str(value).lower()
+        if name not in method_names():
+            raise ValueError(f"unknown method {value!r}; choose one of {', '.join(method_names())}")
+        return name
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _params_of_method(cls, value: Any, info: ValidationInfo) -> Any:
+        method = info.data.get("method")
+        if method is None:  # the method itself was invalid: that error is reported
+            return MethodParams()
+        params_type = get_method(method).params_type
+        if value is None:
+            return params_type()
+        if isinstance(value, params_type):
+            return value
+        if isinstance(value, BaseModel):
+            raise ValueError(
+                f"{type(value).__name__} given for method {method!r}; it takes "
+                f"{params_type.__name__}"
+            )
+        try:
+            return params_type.model_validate(value)
+        except ValidationError as exc:
+            raise ValueError(f"{method} parameters: {describe_validation_error(exc)}") from None
 
     def method_params(self) -> BaseModel:
-        """The parameter model of :attr:`method` (e.g. ``self.dewedge``)."""
-        return getattr(self, self.method)
+        """The parameter model of :attr:`method` (:attr:`params`)."""
+        return self.params
 
     def to_yaml(self, path: str | Path | None = None) -> str:
         """The configuration as YAML text; also written to ``path`` when given."""
@@ -119,29 +177,63 @@ class TrainConfig(BaseModel):
 
     @classmethod
     def from_yaml(cls, source: str | Path) -> TrainConfig:
-        """Read a configuration from a YAML file path or YAML text.
+        """Read a complete configuration from a YAML file path or YAML text.
 
         Raises
         ------
         InputError
-            If the file is missing, not YAML, or has unknown or out-of-range fields.
+            If the file is missing, not YAML, or has unknown, missing or out-of-range
+            fields. (A partial file merged with other settings: :func:`read_config_mapping`.)
         """
-        text = str(source)
-        is_path = isinstance(source, Path) or (
-            "\n" not in text and text.endswith((".yaml", ".yml"))
-        )
-        if is_path:
-            try:
-                text = Path(source).read_text(encoding="utf-8")
-            except OSError as exc:
-                raise InputError(f"cannot read the configuration file {source}: {exc}") from exc
+        return make_config(**read_config_mapping(source))
+
+
+def read_config_mapping(source: str | Path) -> dict[str, Any]:
+    """The ``field: value`` mapping of a YAML configuration (file path or text), unvalidated.
+
+    A partial file is fine: validation happens once the mapping is merged with the other
+    settings (:func:`tomorestore.api.build_config`).
+
+    Raises
+    ------
+    InputError
+        If the file cannot be read, is not YAML, or is not a mapping.
+    """
+    text = str(source)
+    is_path = isinstance(source, Path) or ("\n" not in text and text.endswith((".yaml", ".yml")))
+    if is_path:
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise InputError(f"the configuration is not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise InputError("the configuration must be a YAML mapping of field: value.")
-        return make_config(**data)
+            text = Path(source).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot read the configuration file {source}: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"the configuration is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError("the configuration must be a YAML mapping of field: value.")
+    return data
+
+
+def upgrade_config_mapping(data: dict[str, Any]) -> dict[str, Any]:
+    """A configuration mapping of format 1 in today's layout (a copy; others unchanged).
+
+    Format 1 had one section per method (``n2v: {...}``, ``dewedge: {...}``, ...); the
+    section of the chosen method becomes ``params`` and the others are dropped.
+    """
+    legacy = [
+        name for name in method_names() if name in data and name not in TrainConfig.model_fields
+    ]
+    if not legacy:
+        return data
+    data = dict(data)
+    sections = {name: data.pop(name) for name in legacy}
+    method = str(data.get("method", "")).lower()
+    if method in sections and data.get("params") is None:
+        data["params"] = sections[method]
+    return data
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -166,8 +258,8 @@ def make_config(**fields: Any) -> TrainConfig:
         ) from exc
 
 
-def make_wedge(tilt_range: Any) -> WedgeConfig | None:
-    """A :class:`WedgeConfig` from ``(tilt_min, tilt_max)`` (None stays None)."""
+def make_wedge(tilt_range: Any, tilt_axis: str = "Y") -> WedgeConfig | None:
+    """A :class:`WedgeConfig` from ``(tilt_min, tilt_max)`` and the tilt axis (None stays None)."""
     if tilt_range is None:
         return None
     try:
@@ -177,7 +269,7 @@ def make_wedge(tilt_range: Any) -> WedgeConfig | None:
             f"tilt range must be two numbers MIN MAX in degrees, got {tilt_range!r}."
         ) from exc
     try:
-        return WedgeConfig(tilt_min=tilt_min, tilt_max=tilt_max)
+        return WedgeConfig(tilt_min=tilt_min, tilt_max=tilt_max, tilt_axis=str(tilt_axis).upper())
     except ValidationError as exc:
         raise InputError(
             f"invalid tilt range ({tilt_min:g}, {tilt_max:g}): "
@@ -223,7 +315,7 @@ def resolve_config(config: TrainConfig, method_cls: Any, device_type: str) -> Tr
         if getattr(config, name) is None:
             updates[name] = value
     if config.network is None:
-        n2v2 = bool(getattr(method_cls, "n2v2_network", False))
-        norm = str(getattr(method_cls, "network_norm", "instance"))
-        updates["network"] = default_network(device_type, n2v2=n2v2, norm=norm)
+        updates["network"] = default_network(
+            device_type, n2v2=method_cls.n2v2_network, norm=method_cls.network_norm
+        )
     return config.model_copy(update=updates)

@@ -21,11 +21,12 @@ import numpy as np
 
 from ..data import Normalization, PatchSampler, check_user_mask, foreground_mask
 from ..errors import CheckpointError, InputError
-from .bundle import RestorationModel, make_predictor
 from .config import TrainConfig, resolve_config
 from .events import Checkpointed, Event, Finished, Preview, Started, Step, Validated
 from .history import TrainingHistory
 from .preview import preview_slice
+from .restoration_model import RestorationModel
+from .tilt_frame import from_method_frame, to_method_frame
 
 #: Fraction of the peak learning rate the cosine schedule decays to.
 LR_FLOOR = 0.05
@@ -80,26 +81,6 @@ def _fast_network(network: Any, device: Any, fast: bool) -> Any:
     return FastNetwork()
 
 
-def _input_arrays(halves: Sequence[Any]) -> tuple[list[np.ndarray], Any]:
-    from ..io import check_volume_array
-
-    items = list(halves) if isinstance(halves, (list, tuple)) else [halves]
-    if not 1 <= len(items) <= 2:
-        raise InputError(f"give one tomogram or two halves (even, odd), got {len(items)}.")
-    names = ["tomogram"] if len(items) == 1 else ["even half", "odd half"]
-    voxel = next((item.voxel_size for item in items if hasattr(item, "voxel_size")), None)
-    arrays = [
-        check_volume_array(getattr(item, "data", item), name=name)
-        for item, name in zip(items, names, strict=True)
-    ]
-    if len(arrays) == 2 and arrays[0].shape != arrays[1].shape:
-        raise InputError(
-            f"even and odd halves differ in shape: {arrays[0].shape} vs {arrays[1].shape}. "
-            "Give halves reconstructed from the same tilt series with the same size."
-        )
-    return arrays, voxel
-
-
 def _merge_resumed(config: TrainConfig, stored: TrainConfig) -> TrainConfig:
     """The stored configuration, with run-control fields taken from ``config``."""
     if config.method != stored.method:
@@ -128,29 +109,34 @@ def _prepare(
 ) -> _Run:
     import torch
 
+    from ..io import check_halves
     from ..methods import get_method
     from ..models import build_network, prepare_for_speed
-    from .checkpoint import check_writable, load_checkpoint
+    from .checkpoint import check_writable, load_checkpoint, resume_source
     from .device import resolve_device
 
-    arrays, volume_voxel = _input_arrays(halves)
-    shape = arrays[0].shape
-    payload = load_checkpoint(resume_from) if resume_from is not None else None
+    inputs = list(halves) if isinstance(halves, (list, tuple)) else [halves]
+    arrays = check_halves(inputs)
+    volume_voxel = next((v.voxel_size for v in inputs if hasattr(v, "voxel_size")), None)
+    resume_path = resume_source(resume_from) if resume_from is not None else None
+    payload = load_checkpoint(resume_path) if resume_path is not None else None
     if payload is not None:
         stored = TrainConfig.model_validate(payload["config"])
         config = _merge_resumed(config, stored)
     method_cls = get_method(config.method)
-    if len(arrays) == 1 and not method_cls.accepts_single:
-        raise InputError(
-            f"{config.method} needs even/odd half tomograms: give the even and odd halves "
-            "(--even E.mrc --odd O.mrc; even=..., odd=... in Python), or use a "
-            "single-tomogram method (n2v, ei)."
-        )
-    if method_cls.needs_wedge and config.wedge is None:
-        raise InputError(
-            f"{config.method} needs the tilt range of the tilt series: give "
-            "--tilt-range MIN MAX (tilt_range=(MIN, MAX) in Python), e.g. -60 60."
-        )
+    problem = method_cls.input_problem(
+        n_halves=len(arrays),
+        has_wedge=config.wedge is not None,
+        advice={
+            "halves": "give the even and odd halves (--even E.mrc --odd O.mrc; even=..., "
+            "odd=... in Python)",
+            "wedge": "give --tilt-range MIN MAX (tilt_range=(MIN, MAX) in Python), e.g. -60 60",
+        },
+    )
+    if problem:
+        raise InputError(f"{problem}.")
+    arrays = [to_method_frame(array, config.wedge) for array in arrays]
+    shape = arrays[0].shape
     device = resolve_device(config.device)
     config = resolve_config(config, method_cls, device.type)
     patch = int(config.patch_size)  # type: ignore[arg-type]
@@ -161,11 +147,12 @@ def _prepare(
         )
     target = check_writable(checkpoint_path) if checkpoint_path is not None else None
     if mask is not None:
-        allowed = check_user_mask(getattr(mask, "data", mask), shape)
+        user_mask = to_method_frame(getattr(mask, "data", mask), config.wedge)
+        allowed = check_user_mask(user_mask, shape)
     else:
         allowed = foreground_mask(arrays[0], patch_size=patch)
-    wedge = config.wedge.missing_wedge() if config.wedge is not None else None
-    method = method_cls(config.method_params(), wedge)
+    wedge = config.wedge.method_wedge() if config.wedge is not None else None
+    method = method_cls(config.params, wedge)
     if payload is not None:
         normalization = Normalization(**payload["normalization"])
     else:
@@ -189,11 +176,11 @@ def _prepare(
             network.load_state_dict(payload["state_dict"])
         except RuntimeError as exc:
             raise CheckpointError(
-                f"checkpoint {resume_from} has unexpected weights: {exc}"
+                f"checkpoint {resume_path} has unexpected weights: {exc}"
             ) from exc
         optimizer_state = payload.get("optimizer_state")
         start_step = int(payload["step"])
-        history = TrainingHistory.from_dict(payload.get("history"))
+        history = TrainingHistory.from_dict(payload.get("history")).up_to(start_step)
         if start_step >= int(config.steps):  # type: ignore[arg-type]
             raise InputError(
                 f"the checkpoint is already at step {start_step} of {config.steps}; give more "
@@ -206,7 +193,7 @@ def _prepare(
             optimizer.load_state_dict(optimizer_state)
         except (ValueError, KeyError) as exc:
             raise CheckpointError(
-                f"checkpoint {resume_from} has an incompatible optimizer state: {exc}"
+                f"checkpoint {resume_path} has an incompatible optimizer state: {exc}"
             ) from exc
     if voxel_size is None:
         voxel_size = volume_voxel
@@ -305,23 +292,37 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
     step, stopped, saved_step = run.start_step, False, -1
     best = _BestWeights()
 
-    def bundle() -> RestorationModel:
+    def bundle(weights: torch.nn.Module, at_step: int, best_step: int | None) -> RestorationModel:
         return RestorationModel(
-            network=network,
+            network=weights,
             config=config,
             normalization=run.normalization,
             voxel_size=run.voxel_size,
-            step=step,
+            step=at_step,
             history=history,
+            best_step=best_step,
         )
 
-    def save() -> Path:
-        from .checkpoint import save_checkpoint
+    def best_model() -> RestorationModel:
+        """The weights to restore with: the best validated ones, else the current ones."""
+        if best.state is None:
+            return bundle(network, step, None)
+        from ..models import build_network
+
+        copy = build_network(config.network)
+        copy.load_state_dict(best.state)
+        copy.eval()
+        return bundle(copy, int(best.step), best.step)  # type: ignore[arg-type]
+
+    def save() -> tuple[Path, Path]:
+        from .checkpoint import last_checkpoint_path, save_checkpoint
 
         assert run.checkpoint_path is not None
-        return save_checkpoint(
-            run.checkpoint_path, bundle(), step=step, optimizer_state=optimizer.state_dict()
+        last = save_checkpoint(
+            last_checkpoint_path(run.checkpoint_path),
+            bundle(network, step, None).to_payload(optimizer_state=optimizer.state_dict()),
         )
+        return save_checkpoint(run.checkpoint_path, best_model().to_payload()), last
 
     def validate() -> float:
         network.eval()
@@ -335,17 +336,16 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
         return weighted / max(1, len(crops))
 
     def preview() -> np.ndarray:
-        network.eval()
-        predict = make_predictor(network, method, device=device, fast=config.fast)
         image = preview_slice(
-            predict,
+            network,
+            method,
             _unpadded(sampler),
-            method=method,
+            device=device,
+            fast=config.fast,
             normalization=run.normalization,
             depth=int(config.patch_size),  # type: ignore[arg-type]
         )
-        network.train()
-        return image
+        return from_method_frame(image, config.wedge)
 
     yield Started(total_steps=total, start_step=run.start_step, device=str(device))
     network.train()
@@ -370,20 +370,23 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
             optimizer.step()
             history.record_step(step, value)
             yield Step(step=step, total_steps=total, loss=value)
-            if step < total:  # nothing trains on a refresh after the last step
-                method.refresh(model, sampler, step=step, device=device)
+            # nothing trains on a refresh after the last step; after a refresh that
+            # replaced the data (dewedge's refill) older validation losses do not compare
+            if step < total and method.refresh(model, sampler, step=step, device=device):
+                best.forget()
             if step % config.validate_every == 0 or step == total:
                 val_loss = validate()
                 history.record_validation(step, val_loss)
                 if config.keep_best and sampler.n_validation:
-                    best.offer(network, step, val_loss, data=sampler.halves[0])
+                    best.offer(network, step, val_loss)
                 yield Validated(step=step, val_loss=val_loss)
             if config.preview_every and step % config.preview_every == 0:
                 yield Preview(step=step, image=preview())
             every = config.checkpoint_every
             if run.checkpoint_path is not None and every and step % every == 0 and step < total:
                 saved_step = step
-                yield Checkpointed(step=step, path=save())
+                path, last = save()
+                yield Checkpointed(step=step, path=path, last_path=last)
     except GeneratorExit:
         # The consumer closed the generator (e.g. a napari worker quit): keep the progress.
         if run.checkpoint_path is not None and step > max(saved_step, run.start_step):
@@ -391,13 +394,18 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
                 save()
         raise
     network.eval()
-    best_step = best.restore_into(network)
-    path = None
+    path = last = None
     if run.checkpoint_path is not None:
-        path = save()
-        yield Checkpointed(step=step, path=path)
+        path, last = save()
+        yield Checkpointed(step=step, path=path, last_path=last)
+    result = best_model()
     yield Finished(
-        step=step, stopped=stopped, checkpoint_path=path, model=bundle(), best_step=best_step
+        step=step,
+        stopped=stopped,
+        checkpoint_path=path,
+        model=result,
+        best_step=result.best_step,
+        last_checkpoint_path=last,
     )
 
 
@@ -405,29 +413,19 @@ class _BestWeights:
     """A copy of the network weights with the lowest validation loss seen so far."""
 
     def __init__(self) -> None:
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop what was kept (the training data changed: old losses do not compare)."""
         self.loss = math.inf
         self.step: int | None = None
         self.state: dict | None = None
-        self.data: Any = None
 
-    def offer(self, network: Any, step: int, loss: float, *, data: Any) -> None:
-        """Keep ``network``'s weights if ``loss`` is the lowest so far.
-
-        ``data`` is the sampler's current halves: when a method replaces them (dewedge's
-        wedge refill), losses measured before are not comparable and are forgotten.
-        """
-        if data is not self.data:
-            self.data, self.loss = data, math.inf
+    def offer(self, network: Any, step: int, loss: float) -> None:
+        """Keep ``network``'s weights if ``loss`` is the lowest so far."""
         if math.isfinite(loss) and loss < self.loss:
             self.loss, self.step = loss, step
             self.state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-
-    def restore_into(self, network: Any) -> int | None:
-        """Load the kept weights into ``network``; the step they come from (None: none kept)."""
-        if self.state is None:
-            return None
-        network.load_state_dict(self.state)
-        return self.step
 
 
 def _unpadded(sampler: PatchSampler) -> list[np.ndarray]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Union
 import numpy as np
 
 if TYPE_CHECKING:
-    from .bundle import RestorationModel
+    from .restoration_model import RestorationModel
 
 
 @dataclass(frozen=True)
@@ -52,18 +52,23 @@ class Preview:
 
 @dataclass(frozen=True)
 class Checkpointed:
-    """A checkpoint with the state after ``step`` steps was written to ``path``."""
+    """Checkpoints after ``step`` steps were written: ``path`` (the weights to restore with)
+    and the last state beside it (``last_path``)."""
 
     step: int
     path: Path
+    last_path: Path | None = None
 
 
 @dataclass(frozen=True)
 class Finished:
     """Training ended after ``step`` steps (``stopped``: the user asked to stop early).
 
-    ``best_step`` is the step whose weights ``model`` holds when the configuration keeps the
-    best validated weights (``keep_best``), else None (the last weights).
+    ``model`` holds the weights to restore with: those of the lowest validation loss
+    (``best_step``) when the configuration keeps the best validated weights
+    (``keep_best``), else the last ones (``best_step`` None). ``checkpoint_path`` is the
+    file with those weights, ``last_checkpoint_path`` the file beside it with the last
+    state and the optimiser (what ``resume_from`` continues).
     """
 
     step: int
@@ -71,6 +76,7 @@ class Finished:
     checkpoint_path: Path | None
     model: RestorationModel
     best_step: int | None = None
+    last_checkpoint_path: Path | None = None
 
 
 Event = Union[Started, Step, Validated, Preview, Checkpointed, Finished]  # noqa: UP007

@@ -50,6 +50,17 @@ class TrainingHistory:
         tail = self.losses[-window:]
         return sum(tail) / len(tail) if tail else math.nan
 
+    def up_to(self, step: int) -> TrainingHistory:
+        """A copy with only the entries of steps ``<= step`` (resuming from an earlier step)."""
+        kept = [i for i, s in enumerate(self.steps) if s <= step]
+        val_kept = [i for i, s in enumerate(self.val_steps) if s <= step]
+        return TrainingHistory(
+            steps=[self.steps[i] for i in kept],
+            losses=[self.losses[i] for i in kept],
+            val_steps=[self.val_steps[i] for i in val_kept],
+            val_losses=[self.val_losses[i] for i in val_kept],
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain lists, safe for ``torch.load(weights_only=True)``."""
         return {

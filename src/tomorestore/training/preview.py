@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..data.normalization import Normalization
+from .restoration_model import restore_halves
 
 #: In-plane (Y, X) edge of the preview region, voxels.
 PREVIEW_EDGE = 96
@@ -20,24 +21,32 @@ def central_region(shape: Sequence[int], *, depth: int, edge: int = PREVIEW_EDGE
 
 
 def preview_slice(
-    predict: Any,
+    network: Any,
+    method: Any,
     halves: Sequence[np.ndarray],
     *,
-    method: Any,
+    device: Any,
+    fast: bool,
     normalization: Normalization,
     depth: int,
 ) -> np.ndarray:
     """The restored central XY slice of the central region, in input units.
 
+    The region is restored as one tile through the same path as whole tomograms
+    (:func:`~tomorestore.training.restoration_model.restore_halves`).
+
     Parameters
     ----------
-    predict : callable
-        Maps a normalised ``(1, 1, z, y, x)`` tensor to the restored tensor (see
-        :func:`~tomorestore.training.bundle.make_predictor`).
-    halves : sequence of numpy.ndarray
-        Normalised ``(Z, Y, X)`` halves.
+    network : torch.nn.Module
+        The network being trained (its training mode is restored afterwards).
     method : Method
-        Combines the restored halves.
+        Transforms each input tile and combines the restored halves.
+    halves : sequence of numpy.ndarray
+        Normalised ``(Z, Y, X)`` halves in the methods' frame.
+    device : torch.device or str
+        Where the network runs.
+    fast : bool
+        bf16 autocast and channels_last_3d, as in training.
     normalization : Normalization
         Undone on the result.
     depth : int
@@ -48,14 +57,19 @@ def preview_slice(
     numpy.ndarray
         2D float32 ``(Y, X)`` slice.
     """
-    import torch
-
     region = central_region(halves[0].shape, depth=depth)
-    restored = []
-    for half in halves:
-        x = torch.from_numpy(np.ascontiguousarray(half[region], dtype=np.float32))
-        y = predict(x[None, None])
-        restored.append(y[0, 0].detach().cpu().numpy())
+    crops = [np.ascontiguousarray(half[region], dtype=np.float32) for half in halves]
+    restored = restore_halves(
+        network,
+        method,
+        crops,
+        device=device,
+        fast=fast,
+        tile=crops[0].shape,
+        overlap=0.0,
+        blend="constant",
+        min_size=1,
+    )
     combined = np.asarray(method.combine(restored), dtype=np.float32)
     middle = combined[combined.shape[0] // 2]
     return normalization.invert(np.ascontiguousarray(middle))

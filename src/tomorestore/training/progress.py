@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..training.events import Event, Finished, Started, Step, Validated
+from .events import Event, Finished, Started, Step, Validated
 
 
 def format_duration(seconds: float) -> str:
@@ -53,11 +53,13 @@ class TrainProgress:
         self.best_step: int | None = None
         self.start_time = time.perf_counter()
         self.steps_done = 0
+        self.last_step = 0
 
     def __call__(self, event: Event) -> None:
         """Update the bar with one event."""
         if isinstance(event, Started):
             self.device = event.device
+            self.last_step = event.start_step
             self.start_time = time.perf_counter()
             if self.enabled:
                 from tqdm.auto import tqdm
@@ -72,6 +74,7 @@ class TrainProgress:
                 )
         elif isinstance(event, Step):
             self.steps_done += 1
+            self.last_step = event.step
             self.last_loss = event.loss
             alpha = 0.1
             self.smoothed_loss = (

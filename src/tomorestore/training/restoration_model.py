@@ -8,7 +8,7 @@ voxel size it was trained at. It is saved as (and loaded from) a checkpoint file
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +19,7 @@ from ..data.normalization import Normalization
 from ..errors import CheckpointError, InputError
 from .config import TrainConfig
 from .history import TrainingHistory
+from .tilt_frame import from_method_frame, to_method_frame
 
 
 def default_tile(device_type: str) -> int:
@@ -35,49 +36,80 @@ def default_tile(device_type: str) -> int:
 ProgressCallback = Callable[[int, int], None]
 
 
-def as_halves(halves: Any) -> list[Any]:
-    """One array/:class:`~tomorestore.io.Volume`, or a list of 1–2 of them, as a list."""
-    if isinstance(halves, (list, tuple)):
-        items = list(halves)
-    else:
-        items = [halves]
-    if not 1 <= len(items) <= 2:
-        raise InputError(f"give one tomogram or two halves (even, odd), got {len(items)} volumes.")
-    return [getattr(item, "data", item) for item in items]
-
-
-def make_predictor(
+def restore_halves(
     network: Any,
     method: Any,
+    arrays: Sequence[Any],
     *,
     device: Any,
     fast: bool,
     normalization: Normalization | None = None,
-) -> Callable[[Any], Any]:
-    """A function mapping a ``(B, 1, z, y, x)`` tile batch to the network's restoration.
+    tile: int | Sequence[int] = 96,
+    overlap: float = 0.25,
+    blend: str = "gaussian",
+    batch_size: int = 1,
+    progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    min_size: int | None = None,
+) -> list[np.ndarray]:
+    """The one prediction path: restore each half with ``network``, tile by tile.
 
-    ``normalization`` (if given) standardises each tile first; the result stays in
-    normalised units. The method's ``predict_input`` transform (e.g. dewedge's wedge
-    filter) is applied before the network; the network runs under bf16 autocast when
-    ``fast`` and returns float32.
+    Restoration, the training preview and the even/odd disagreement map all come through
+    here (dewedge's wedge refill calls the same :func:`~tomorestore.inference.restore_volume`
+    on the normalised halves).
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        The U-Net.
+    method : Method
+        Supplies the per-tile input transform (``predict_input``: dewedge's and ei's wedge
+        filter).
+    arrays : sequence of array-like
+        ``(Z, Y, X)`` volumes in the methods' frame (tilt axis along Y).
+    device : torch.device or str
+        Where the network runs.
+    fast : bool
+        bf16 autocast and channels_last_3d.
+    normalization : Normalization, optional
+        Standardises each tile first (the result stays in normalised units); None when the
+        arrays are already normalised.
+    tile, overlap, blend, batch_size, should_stop, min_size
+        As in :func:`~tomorestore.inference.predict_tiled`.
+    progress : callable, optional
+        ``progress(done, total)`` over the tiles of all halves.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One float32 restoration per half, in normalised units.
     """
-    import torch
+    from ..inference import restore_volume
 
-    from ..models import autocast_context, to_channels_last_3d
+    if normalization is None:
+        transform = method.predict_input
+    else:
 
-    def predict(x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            x = x.to(device=device, dtype=torch.float32)
-            if normalization is not None:
-                x = normalization.apply(x)
-            x = method.predict_input(x)
-            if fast:
-                x = to_channels_last_3d(x)
-            with autocast_context(device, fast):
-                y = network(x)
-            return y.float().contiguous()
+        def transform(x: Any) -> Any:
+            return method.predict_input(normalization.apply(x))
 
-    return predict
+    return [
+        restore_volume(
+            network,
+            array,
+            device=device,
+            fast=fast,
+            input_transform=transform,
+            tile=tile,
+            overlap=overlap,
+            blend=blend,
+            batch_size=batch_size,
+            progress=_offset_progress(progress, index, len(arrays)),
+            should_stop=should_stop,
+            min_size=min_size,
+        )
+        for index, array in enumerate(arrays)
+    ]
 
 
 @dataclass
@@ -95,9 +127,11 @@ class RestorationModel:
     voxel_size : tuple of 3 floats, optional
         Voxel size (Å, Z, Y, X) of the training data.
     step : int
-        Optimiser steps trained.
+        The optimiser step these weights come from.
     history : TrainingHistory
         Training and validation losses.
+    best_step : int, optional
+        Set when these are the weights of the lowest validation loss (``keep_best``).
 
     Examples
     --------
@@ -111,6 +145,7 @@ class RestorationModel:
     voxel_size: tuple[float, float, float] | None = None
     step: int = 0
     history: TrainingHistory = field(default_factory=TrainingHistory, repr=False)
+    best_step: int | None = None
     _method: Any = field(default=None, repr=False, compare=False)
 
     # -- what it is -------------------------------------------------------------------------
@@ -121,30 +156,42 @@ class RestorationModel:
 
     @property
     def wedge(self) -> Any:
-        """The :class:`~tomorestore.physics.MissingWedge` trained with, or None."""
+        """The :class:`~tomorestore.physics.MissingWedge` of the data, or None."""
         return self.config.wedge.missing_wedge() if self.config.wedge is not None else None
 
     @property
     def method(self) -> Any:
-        """The :class:`~tomorestore.methods.base.Method` instance (built once)."""
+        """The :class:`~tomorestore.methods.base.Method` instance (built once).
+
+        It works in the methods' frame (tilt axis along Y; see
+        :mod:`~tomorestore.training.tilt_frame`).
+        """
         if self._method is None:
             from ..methods import get_method
 
             cls = get_method(self.config.method)
-            self._method = cls(self.config.method_params(), self.wedge)
+            wedge = self.config.wedge.method_wedge() if self.config.wedge is not None else None
+            self._method = cls(self.config.params, wedge)
         return self._method
 
     # -- persistence ------------------------------------------------------------------------
-    def to_payload(self) -> dict[str, Any]:
-        """Checkpoint content without the format fields (see :mod:`.checkpoint`)."""
+    def to_payload(self, *, optimizer_state: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Checkpoint content without the format fields (see :mod:`.checkpoint`).
+
+        Parameters
+        ----------
+        optimizer_state : dict, optional
+            ``optimizer.state_dict()`` of the run at :attr:`step` (last-state files only).
+        """
         return {
             "method": self.config.method,
             "config": self.config.model_dump(mode="json"),
             "normalization": {"mean": self.normalization.mean, "std": self.normalization.std},
-            "wedge": None if self.config.wedge is None else self.config.wedge.model_dump(),
             "voxel_size": None if self.voxel_size is None else [float(v) for v in self.voxel_size],
             "state_dict": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
             "step": int(self.step),
+            "best_step": None if self.best_step is None else int(self.best_step),
+            "optimizer_state": optimizer_state,
             "history": self.history.to_dict(),
         }
 
@@ -171,6 +218,7 @@ class RestorationModel:
             ) from exc
         network.eval()
         voxel = payload.get("voxel_size")
+        best = payload.get("best_step")
         return cls(
             network=network,
             config=config,
@@ -178,13 +226,14 @@ class RestorationModel:
             voxel_size=None if voxel is None else tuple(float(v) for v in voxel),  # type: ignore[arg-type]
             step=int(payload["step"]),
             history=TrainingHistory.from_dict(payload.get("history")),
+            best_step=None if best is None else int(best),
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the model as a checkpoint file (atomic); returns the path."""
+        """Write the model as a checkpoint file (atomic, no optimiser state); returns the path."""
         from .checkpoint import save_checkpoint
 
-        return save_checkpoint(path, self, step=self.step)
+        return save_checkpoint(path, self.to_payload())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RestorationModel:
@@ -240,20 +289,49 @@ class RestorationModel:
         Returns
         -------
         numpy.ndarray
-            float32 ``(Z, Y, X)`` in the input's intensity units.
+            float32 ``(Z, Y, X)`` in the input's intensity units and orientation.
         """
-        from ..inference import predict_tiled
-        from ..io import check_volume_array
+        combined, _ = self.restore_parts(
+            halves,
+            tile=tile,
+            overlap=overlap,
+            device=device,
+            progress=progress,
+            should_stop=should_stop,
+            batch_size=batch_size,
+            normalization=normalization,
+        )
+        return combined
+
+    def restore_parts(
+        self,
+        halves: Any,
+        *,
+        tile: int | None = None,
+        overlap: float = 0.25,
+        device: Any = "auto",
+        progress: ProgressCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        batch_size: int = 1,
+        normalization: Literal["input", "model"] = "input",
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Like :meth:`restore`, also returning the restoration of each half.
+
+        The halves share one normalisation, so ``|parts[0] - parts[1]|`` is the even/odd
+        disagreement of the restoration (a reliability map).
+
+        Returns
+        -------
+        combined : numpy.ndarray
+            The restoration (the method's combination of the parts).
+        parts : list of numpy.ndarray
+            One restoration per given half; all float32 ``(Z, Y, X)`` in the input's
+            intensity units and orientation.
+        """
+        from ..io import check_halves
         from .device import resolve_device
 
-        arrays = as_halves(halves)
-        names = ["tomogram"] if len(arrays) == 1 else ["even half", "odd half"]
-        arrays = [check_volume_array(a, name=n) for a, n in zip(arrays, names, strict=True)]
-        if len(arrays) == 2 and arrays[0].shape != arrays[1].shape:
-            raise InputError(
-                f"even and odd halves differ in shape: {arrays[0].shape} vs {arrays[1].shape}. "
-                "Give halves reconstructed with the same size."
-            )
+        arrays = check_halves(halves)
         if not 0.0 <= overlap < 1.0:
             raise InputError(f"overlap must be in [0, 1), got {overlap}; try 0.25.")
         torch_device = resolve_device(device)
@@ -265,34 +343,24 @@ class RestorationModel:
             norm = self.normalization
         else:
             raise InputError(f"normalization must be 'input' or 'model', got {normalization!r}.")
-
-        self.network.to(torch_device)
-        self.network.eval()
-        fast = bool(self.config.fast)
-        if fast:
-            from ..models import prepare_for_speed
-
-            prepare_for_speed(self.network, torch_device)
-        predict = make_predictor(
-            self.network, self.method, device=torch_device, fast=fast, normalization=norm
+        wedge = self.config.wedge
+        parts = restore_halves(
+            self.network,
+            self.method,
+            [to_method_frame(array, wedge) for array in arrays],
+            device=torch_device,
+            fast=bool(self.config.fast),
+            normalization=norm,
+            tile=tile,
+            overlap=overlap,
+            batch_size=batch_size,
+            progress=progress,
+            should_stop=should_stop,
+            min_size=2 * self.config.network.divisor if self.config.network else None,
         )
-        restored = []
-        for index, array in enumerate(arrays):
-            restored.append(
-                predict_tiled(
-                    array,
-                    predict,
-                    tile=tile,
-                    overlap=overlap,
-                    batch_size=batch_size,
-                    compute_device=str(torch_device),
-                    progress=_offset_progress(progress, index, len(arrays)),
-                    should_stop=should_stop,
-                    min_size=2 * self.config.network.divisor if self.config.network else None,
-                )
-            )
-        combined = np.asarray(self.method.combine(restored), dtype=np.float32)
-        return norm.invert_inplace(combined)
+        combined = norm.invert_inplace(np.array(self.method.combine(parts), dtype=np.float32))
+        parts = [combined] if len(parts) == 1 else [norm.invert_inplace(p) for p in parts]
+        return from_method_frame(combined, wedge), [from_method_frame(p, wedge) for p in parts]
 
 
 def _offset_progress(
@@ -306,11 +374,3 @@ def _offset_progress(
         progress(index * total + done, count * total)
 
     return report
-
-
-def history_summary(history: TrainingHistory) -> str:
-    """``"final loss 0.123, val 0.130"`` for messages."""
-    text = f"final loss {history.recent_loss():.4g}"
-    if history.val_losses:
-        text += f", val {history.last_val_loss:.4g}"
-    return text
