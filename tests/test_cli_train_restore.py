@@ -205,3 +205,28 @@ def test_demo_rejects_bad_shape(tmp_path: Path, capsys) -> None:
     assert main(["demo", str(tmp_path / "d"), "--shape", "8,8"]) == 2
     assert "--shape" in capsys.readouterr().err
     assert not (tmp_path / "d").exists()
+
+
+def test_partial_yaml_config_merges_with_the_flags(data: Path, tmp_path: Path, capsys) -> None:
+    partial = tmp_path / "partial.yaml"
+    partial.write_text("checkpoint_every: 20\nnetwork: {depth: 2, base_channels: 8}\nfast: false\n")
+    out = tmp_path / "m.ckpt"
+    args = ["train", "--method", "n2n", "--even", str(data / "even.mrc"), "--odd",
+            str(data / "odd.mrc"), "--config", str(partial), "--steps", "2", "--patch", "16",
+            "--batch", "1", "--quiet", "--out", str(out)]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    config = RestorationModel.load(out).config
+    assert (config.method, config.checkpoint_every, config.steps) == ("n2n", 20, 2)  # flags win
+
+
+def test_yaml_params_of_another_method_conflict_with_the_flag(
+    data: Path, tmp_path: Path, capsys
+) -> None:
+    other = tmp_path / "n2v.yaml"
+    other.write_text("method: n2v\nparams: {struct_z: 1}\n")
+    out = str(tmp_path / "m.ckpt")
+    args = ["train", "--method", "n2n", "--even", str(data / "even.mrc"), "--odd",
+            str(data / "odd.mrc"), "--config", str(other), "--out", out]  # fmt: skip
+    assert main(args) == 2
+    assert "parameters are for 'n2v', not 'n2n'" in capsys.readouterr().err
+    assert not (tmp_path / "m.ckpt").exists()
