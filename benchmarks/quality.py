@@ -150,7 +150,7 @@ def train_and_restore(
     if cls.needs_wedge:
         fields["wedge"] = make_wedge(TILT_RANGE)
     if params:
-        fields[method] = params
+        fields["params"] = params
     fields.update(train_fields or {})
     config = make_config(**fields)
     start = time.perf_counter()

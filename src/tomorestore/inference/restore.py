@@ -1,4 +1,8 @@
-"""Restore a whole volume with a trained network (tiled, no gradients)."""
+"""Restore a whole volume with a trained network (tiled, no gradients).
+
+:func:`restore_volume` is the one prediction path: whole-tomogram restoration, the training
+preview, the even/odd disagreement map and dewedge's wedge refill all call it.
+"""
 
 from __future__ import annotations
 

@@ -36,11 +36,3 @@ def from_method_frame(array: np.ndarray, wedge: Any) -> np.ndarray:
     if not swaps_axes(wedge):
         return array
     return np.ascontiguousarray(np.swapaxes(array, -2, -1))
-
-
-def voxel_size_to_method_frame(voxel_size: Any, wedge: Any) -> Any:
-    """A ``(Z, Y, X)`` voxel size in the methods' frame (None stays None)."""
-    if voxel_size is None or not swaps_axes(wedge):
-        return voxel_size
-    z, y, x = voxel_size
-    return (z, x, y)
