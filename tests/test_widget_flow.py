@@ -106,6 +106,11 @@ def test_data_train_restore_save(halves_viewer, qtbot, tmp_path, errors):
     assert meta["model_path"] and meta["source"] == ["cell even", "cell odd"]
     disagreement = viewer.layers["cell disagreement (dewedge)"]
     assert disagreement.data.shape == (32, 32, 32) and (disagreement.data >= 0).all()
+    # both layers come from the core's one prediction path (one shared normalisation)
+    halves = [viewer.layers[name].data for name in ("cell even", "cell odd")]
+    combined, parts = train.model.restore_parts(halves, tile=16, overlap=0.25, device="cpu")
+    np.testing.assert_allclose(result.data, combined, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(disagreement.data, np.abs(parts[0] - parts[1]), atol=1e-5)
     np.testing.assert_array_equal(viewer.layers["cell even"].data, even_before)  # untouched
 
     from tomorestore.io import read_volume
@@ -167,6 +172,8 @@ def test_save_load_and_continue_training(halves_viewer, qtbot, tmp_path, errors)
     qtbot.waitUntil(lambda: not train.running, timeout=TIMEOUT_MS)
     saved = train.save_model(tmp_path / "model.ckpt")
     assert saved is not None and saved.exists()
+    assert train.model.config.network.depth == 1  # the form's depth ...
+    assert train.model.config.network.norm == "none"  # ... with n2n's own normalisation
 
     restore = _dock(viewer, "Restore")
     loaded = restore.load_model(saved)
@@ -265,7 +272,7 @@ def test_mrc_opened_with_the_plugin_reader_keeps_its_geometry(
 
 
 def test_tilt_axis_x_keeps_the_orientation(make_napari_viewer, qtbot, errors):
-    """With the tilt axis along X the core sees Y and X swapped; outputs are swapped back."""
+    """The wedge goes to the core with its tilt axis; everything stays in the layer's frame."""
     viewer = make_napari_viewer()
     data = np.random.default_rng(6).standard_normal((32, 24, 40)).astype(np.float32)
     viewer.add_image(data, name="lamella", scale=(10.0, 9.0, 8.0))
@@ -277,7 +284,8 @@ def test_tilt_axis_x_keeps_the_orientation(make_napari_viewer, qtbot, errors):
     assert train.start()
     qtbot.waitUntil(lambda: not train.running, timeout=TIMEOUT_MS)
     assert viewer.layers["lamella preview"].data.shape == (24, 40)
-    assert train.model.voxel_size == (10.0, 8.0, 9.0)  # the core's frame: Y and X swapped
+    assert train.model.config.wedge.tilt_axis == "X"
+    assert train.model.voxel_size == (10.0, 9.0, 8.0)  # the layer's frame
     restore.set_parameters(tile=16, device="cpu")
     assert restore.start()
     qtbot.waitUntil(lambda: not restore.running, timeout=TIMEOUT_MS)

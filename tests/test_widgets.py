@@ -111,18 +111,15 @@ def test_method_needing_halves_is_refused_for_one_tomogram(make_napari_viewer, e
     data, train = DataWedgeWidget(viewer), TrainWidget(viewer)
     data.set_single("tomo")
     data.set_tilt_range(None)
-    model = train.method_combo.model()
-    enabled = {
-        train.method_combo.itemData(i): model.item(i).isEnabled()
-        for i in range(train.method_combo.count())
-    }
-    assert enabled == {"n2v": True, "n2n": False, "dewedge": False, "ei": False}
+    assert train.method_usable() == {"n2v": True, "n2n": False, "dewedge": False, "ei": False}
+    assert train.method == "n2v"
     train.set_parameters(method="n2n", steps=2)  # a script may force a disabled entry
+    assert train.method == "n2n"
     assert not train.start()
-    assert "even/odd" in errors[-1]
+    assert "even/odd" in errors[-1] and "'Even/odd halves'" in errors[-1]  # napari advice
     assert not train.running
     data.set_tilt_range(-60, 60)
-    assert model.item(train.method_combo.findData("ei")).isEnabled()
+    assert train.method_usable()["ei"]
 
 
 def test_halves_enable_every_method_with_a_wedge(make_napari_viewer):
@@ -132,11 +129,10 @@ def test_halves_enable_every_method_with_a_wedge(make_napari_viewer):
     data, train = DataWedgeWidget(viewer), TrainWidget(viewer)
     data.set_halves("x even", "x odd")
     data.set_tilt_range(-60, 60)
-    model = train.method_combo.model()
-    assert all(model.item(i).isEnabled() for i in range(train.method_combo.count()))
+    assert all(train.method_usable().values())
     data.set_tilt_range(None)
-    assert not model.item(train.method_combo.findData("dewedge")).isEnabled()
-    assert model.item(train.method_combo.findData("n2n")).isEnabled()
+    usable = train.method_usable()
+    assert not usable["dewedge"] and usable["n2n"]
 
 
 def test_method_defaults_fill_the_controls(make_napari_viewer):
@@ -144,12 +140,34 @@ def test_method_defaults_fill_the_controls(make_napari_viewer):
 
     viewer = make_napari_viewer()
     train = TrainWidget(viewer)
-    train.set_parameters(method="n2v")
-    assert train.steps_box.value() == METHODS["n2v"].default_steps
-    assert train.patch_box.value() == METHODS["n2v"].default_patch_size
-    assert train.lr_box.value() == pytest.approx(METHODS["n2v"].default_learning_rate)
-    assert train.device_combo.itemText(0) == "auto"
-    assert "cpu" in [train.device_combo.itemText(i) for i in range(train.device_combo.count())]
+    for name, cls in METHODS.items():
+        train.set_parameters(method=name)
+        form = train.form
+        assert form.main.steps.value == cls.default_steps
+        assert form.training.batch_size.value == cls.default_batch_size
+        assert form.training.patch_size.value == cls.default_patch_size
+        assert form.training.learning_rate.value == pytest.approx(cls.default_learning_rate)
+        assert form.params.model is cls.params_type  # its parameters under Advanced
+    assert train.form.main.device.choices[0] == "auto"
+    assert "cpu" in train.form.main.device.choices
+
+
+def test_train_controls_take_bounds_defaults_and_help_from_the_configs(make_napari_viewer):
+    from tomorestore.models.config import NetworkConfig
+    from tomorestore.training.config import TrainConfig
+
+    train = TrainWidget(make_napari_viewer())
+    fields = TrainConfig.model_fields
+    batch = train.form.training.batch_size
+    assert (batch.min, batch.max) == (1, 512)  # TrainConfig: ge=1, le=512
+    assert batch.tooltip == fields["batch_size"].description
+    assert train.form.training.learning_rate.min > 0  # gt=0
+    assert train.form.training.validate_every.value == fields["validate_every"].default
+    assert train.form.training.fast.value is fields["fast"].default
+    depth = train.form.network.depth
+    assert (depth.number.min, depth.number.max) == (1, 5)  # NetworkConfig: ge=1, le=5
+    assert depth.value is None  # "auto" until set
+    assert depth.tooltip == NetworkConfig.model_fields["depth"].description
 
 
 def test_show_wedge_draws_spectrum_and_outline(make_napari_viewer):
@@ -169,15 +187,23 @@ def test_show_wedge_draws_spectrum_and_outline(make_napari_viewer):
     assert sum(layer.name.endswith("wedge spectrum") for layer in viewer.layers) == 1
 
 
-def test_wedge_outline_bounds_the_measured_region_of_the_core():
-    """Points just inside the drawn sector are measured by MissingWedge, just outside not."""
+@pytest.mark.parametrize("tilt_axis", ["Y", "X"])
+def test_wedge_outline_bounds_the_measured_region_of_the_core(tilt_axis):
+    """Points just inside the drawn sector are measured by MissingWedge, just outside not.
+
+    The drawn plane is the one normal to the tilt axis: (k_z, k_x) for Y, (k_z, k_y) for X.
+    """
     import torch
 
     from tomorestore.physics import MissingWedge
 
     n = 64
     tilt_range = (-48.0, 62.0)
-    mask = MissingWedge(*tilt_range).mask((n, 1, n))[:, 0, :]  # the (k_z, k_x) plane
+    wedge = MissingWedge(*tilt_range, tilt_axis=tilt_axis)
+    if tilt_axis == "Y":
+        mask = wedge.mask((n, 1, n))[:, 0, :]  # the (k_z, k_x) plane
+    else:
+        mask = wedge.mask((n, n, 1))[:, :, 0]  # the (k_z, k_y) plane
     mask = torch.fft.fftshift(mask).numpy()
     centre = np.array([n // 2, n // 2], dtype=float)
     for line, inside_sign in zip(wedge_boundary_lines((n, n), tilt_range), (+1, -1), strict=True):
@@ -208,6 +234,26 @@ def test_spectrum_shows_the_missing_wedge_of_wedge_filtered_noise():
     missing = spectrum[20:30, 16].mean()
     assert measured > 5 * missing
     assert tilt_plane_spectrum(volume, "X").shape == (32, 48)
+
+
+def test_show_wedge_for_tilt_axis_x_uses_the_zy_plane(make_napari_viewer):
+    import torch
+
+    from tomorestore.physics import MissingWedge
+
+    viewer = make_napari_viewer()
+    noise = torch.from_numpy(np.random.default_rng(0).standard_normal((32, 40, 24)))
+    volume = MissingWedge(-45.0, 45.0, tilt_axis="X").apply(noise.float()).numpy()
+    viewer.add_image(volume, name="lamella")
+    data = DataWedgeWidget(viewer)
+    data.set_tilt_range(-45, 45, tilt_axis="X")
+    spectrum, _ = data.show_wedge()
+    assert spectrum.data.shape == (32, 40)  # (k_z, k_y)
+    centre = (16, 20)
+    measured = spectrum.data[centre[0], 24:36].mean()  # along k_y
+    missing = spectrum.data[20:30, centre[1]].mean()  # along k_z
+    assert measured > 5 * missing
+    assert spectrum.metadata["tomorestore"]["wedge"]["tilt_axis"] == "X"
 
 
 def test_output_names():

@@ -8,41 +8,30 @@ matches the data.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtWidgets import (
-    QButtonGroup,
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
-    QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QRadioButton,
-    QVBoxLayout,
-    QWidget,
-)
+from magicgui.widgets import CheckBox, Container, PushButton, RadioButtons
+from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ...errors import InputError
-from .layer_combo import LayerCombo
-from .layer_helpers import (
-    check_same_geometry,
-    find_layer,
-    image_layers,
-    labels_layers,
-    layer_data,
-)
+from .config_form import ConfigForm
+from .layer_combo import LAYER_EVENTS, LayerChooser
+from .layer_helpers import check_same_geometry, find_layer, layer_data
 from .notify import describe_exception, guarded, notify_error, notify_info
 from .shared_state import DataSelection, session_for
 from .wedge_view import tilt_plane_spectrum, wedge_boundary_lines
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import napari
     from napari.layers import Image, Shapes
 
 _NOT_INPUT = ("even", "odd", "truth", "restored", "preview", "disagreement", "spectrum")
+MODES = [("One tomogram", "single"), ("Even/odd halves", "halves")]
+DEFAULT_TILT_RANGE = (-60.0, 60.0)
 
 
 def _looks_like(word: str):
@@ -53,18 +42,15 @@ def _looks_like_tomogram(name: str) -> bool:
     return not any(word in name.lower() for word in _NOT_INPUT)
 
 
-def _angle_box(value: float) -> QDoubleSpinBox:
-    box = QDoubleSpinBox()
-    box.setRange(-89.9, 89.9)
-    box.setDecimals(1)
-    box.setSingleStep(1.0)
-    box.setSuffix(" °")
-    box.setValue(value)
-    return box
+def _is_volume(layer: Any) -> bool:
+    return layer.ndim == 3 and not getattr(layer, "rgb", False)
 
 
 class DataWedgeWidget(QWidget):
     """Pick the tomogram (or even/odd halves), the tilt range and an optional mask.
+
+    The controls are a magicgui form: layer choosers (magicgui's layer widgets, listing
+    this viewer's 3D layers) and the tilt range generated from the core's ``WedgeConfig``.
 
     Parameters
     ----------
@@ -85,158 +71,222 @@ class DataWedgeWidget(QWidget):
         self.viewer = napari_viewer
         self.session = session_for(napari_viewer)
         self._last_warning: str | None = None
-        self._building = True
-
-        self.single_radio = QRadioButton("One tomogram")
-        self.halves_radio = QRadioButton("Even/odd halves")
-        self._mode_group = QButtonGroup(self)
-        self._mode_group.addButton(self.single_radio)
-        self._mode_group.addButton(self.halves_radio)
-        self.tomogram_combo = LayerCombo(napari_viewer, image_layers, prefer=_looks_like_tomogram)
-        self.even_combo = LayerCombo(napari_viewer, image_layers, prefer=_looks_like("even"))
-        self.odd_combo = LayerCombo(napari_viewer, image_layers, prefer=_looks_like("odd"))
-        self.wedge_check = QCheckBox("Missing wedge: tilt range known")
-        self.wedge_check.setChecked(True)
-        self.tilt_min_box = _angle_box(-60.0)
-        self.tilt_max_box = _angle_box(60.0)
-        self.tilt_axis_combo = QComboBox()
-        self.tilt_axis_combo.addItems(["Y", "X"])
-        self.mask_combo = LayerCombo(napari_viewer, labels_layers, allow_none=True)
-        self.show_wedge_button = QPushButton("Show wedge")
-        self.summary_label = QLabel()
-        self.summary_label.setWordWrap(True)
-        self._set_tooltips()
-        self._build_layout()
-
-        for signal in (
-            self.single_radio.toggled,
-            self.tomogram_combo.currentIndexChanged,
-            self.even_combo.currentIndexChanged,
-            self.odd_combo.currentIndexChanged,
-            self.wedge_check.toggled,
-            self.tilt_min_box.valueChanged,
-            self.tilt_max_box.valueChanged,
-            self.tilt_axis_combo.currentIndexChanged,
-            self.mask_combo.currentIndexChanged,
-        ):
-            signal.connect(self._on_change)
-        for combo in (self.tomogram_combo, self.even_combo):
-            combo.currentIndexChanged.connect(self._take_tilt_range_from_metadata)
-        self.show_wedge_button.clicked.connect(self._on_show_wedge_clicked)
-
-        even, odd = self.even_combo.current_name(), self.odd_combo.current_name()
+        self._quiet = True  # no reaction to changes while building or batching
+        self._refreshing = False  # True while the layer list changes the choices
+        self._build()
+        self._connect()
+        even, odd = self.even.name, self.odd.name
         has_pair = bool(even and odd and even != odd and "even" in even.lower())
-        (self.halves_radio if has_pair else self.single_radio).setChecked(True)
-        self._building = False
+        self.mode.value = "halves" if has_pair else "single"
+        self._quiet = False
         self._take_tilt_range_from_metadata()
         self._on_change()
 
-    # -- layout ---------------------------------------------------------------------------
+    # -- construction ---------------------------------------------------------------------
 
-    def _set_tooltips(self) -> None:
-        self.single_radio.setToolTip("Restore one tomogram (Noise2Void, equivariant imaging).")
-        self.halves_radio.setToolTip(
-            "Restore from two half tomograms reconstructed from the even and the odd frames "
-            "or tilts (enables Noise2Noise and missing-wedge restoration)."
-        )
-        self.wedge_check.setToolTip(
-            "The tilt range of the tilt series; needed to fill the missing wedge (dewedge, ei)."
-        )
-        self.tilt_min_box.setToolTip("Lowest tilt angle (degrees); asymmetric ranges are fine.")
-        self.tilt_max_box.setToolTip("Highest tilt angle (degrees).")
-        self.tilt_axis_combo.setToolTip("Tilt axis of the tilt series: Y for most tomograms.")
-        self.mask_combo.setToolTip(
-            "Optional labels layer: training patches are drawn where it is non-zero."
-        )
-        self.show_wedge_button.setToolTip(
-            "Show the power spectrum of the plane normal to the tilt axis with the boundary "
-            "of the measured sector (yellow lines): the dark missing wedge should lie "
-            "outside the sector between the lines."
-        )
+    def _build(self) -> None:
+        from napari.layers import Image, Labels
 
-    def _build_layout(self) -> None:
-        mode_row = QHBoxLayout()
-        mode_row.addWidget(self.single_radio)
-        mode_row.addWidget(self.halves_radio)
-        form = QFormLayout()
-        form.addRow(mode_row)
-        form.addRow("Tomogram", self.tomogram_combo)
-        form.addRow("Even half", self.even_combo)
-        form.addRow("Odd half", self.odd_combo)
-        form.addRow(self.wedge_check)
-        tilt_row = QHBoxLayout()
-        tilt_row.addWidget(self.tilt_min_box)
-        tilt_row.addWidget(QLabel("to"))
-        tilt_row.addWidget(self.tilt_max_box)
-        form.addRow("Tilt range", tilt_row)
-        form.addRow("Tilt axis", self.tilt_axis_combo)
-        form.addRow("Sample mask", self.mask_combo)
+        from ...training.config import WedgeConfig
+
+        viewer = self.viewer
+        self.mode = RadioButtons(
+            name="mode",
+            label="Input",
+            choices=MODES,
+            value="single",
+            orientation="horizontal",
+            tooltip="One tomogram (Noise2Void, equivariant imaging), or two half tomograms "
+            "reconstructed from the even and the odd frames or tilts (enables Noise2Noise "
+            "and missing-wedge restoration).",
+        )
+        self.tomogram = LayerChooser(
+            viewer,
+            Image,
+            name="tomogram",
+            label="Tomogram",
+            accept=_is_volume,
+            prefer=_looks_like_tomogram,
+            tooltip="The 3D image layer to restore.",
+        )
+        self.even = LayerChooser(
+            viewer,
+            Image,
+            name="even",
+            label="Even half",
+            accept=_is_volume,
+            prefer=_looks_like("even"),
+            tooltip="Half tomogram of the even frames or tilts.",
+        )
+        self.odd = LayerChooser(
+            viewer,
+            Image,
+            name="odd",
+            label="Odd half",
+            accept=_is_volume,
+            prefer=_looks_like("odd"),
+            tooltip="Half tomogram of the odd frames or tilts.",
+        )
+        self.wedge_check = CheckBox(
+            name="wedge",
+            text="Missing wedge: tilt range known",
+            value=True,
+            tooltip="The tilt range of the tilt series; needed to fill the missing wedge "
+            "(dewedge, ei).",
+        )
+        self.wedge_form = ConfigForm(
+            WedgeConfig,
+            ("tilt_min", "tilt_max", "tilt_axis"),
+            values={"tilt_min": DEFAULT_TILT_RANGE[0], "tilt_max": DEFAULT_TILT_RANGE[1]},
+            name="tilt",
+            label="Wedge",
+        )
+        for box in (self.wedge_form.tilt_min, self.wedge_form.tilt_max):
+            box.native.setSuffix(" °")
+        self.mask = LayerChooser(
+            viewer,
+            Labels,
+            name="mask",
+            label="Sample mask",
+            accept=_is_volume,
+            optional=True,
+            tooltip="Optional labels layer: training patches are drawn where it is non-zero.",
+        )
+        self.show_wedge_button = PushButton(
+            name="show_wedge",
+            text="Show wedge",
+            tooltip="Show the power spectrum of the plane normal to the tilt axis with the "
+            "boundary of the measured sector (yellow lines): the dark missing wedge should "
+            "lie outside the sector between the lines.",
+        )
+        self.form = Container(
+            widgets=[
+                self.mode,
+                self.tomogram.widget,
+                self.even.widget,
+                self.odd.widget,
+                self.wedge_check,
+                self.wedge_form,
+                self.mask.widget,
+                self.show_wedge_button,
+            ]
+        )
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
-        layout.addWidget(self.show_wedge_button)
+        layout.addWidget(self.form.native)
         layout.addWidget(self.summary_label)
         layout.addStretch(1)
+
+    @property
+    def _choosers(self) -> tuple[LayerChooser, ...]:
+        return (self.tomogram, self.even, self.odd, self.mask)
+
+    @property
+    def _source_chooser(self) -> LayerChooser:
+        """The chooser whose layer's metadata may carry the tilt range."""
+        return self.even if self.mode.value == "halves" else self.tomogram
+
+    def _connect(self) -> None:
+        for widget in (
+            self.mode,
+            self.tomogram.widget,
+            self.even.widget,
+            self.odd.widget,
+            self.wedge_check,
+            self.wedge_form,
+            self.mask.widget,
+        ):
+            widget.changed.connect(self._on_change)
+        for chooser in (self.tomogram, self.even):
+            chooser.widget.changed.connect(self._take_tilt_range_from_metadata)
+        self.mode.changed.connect(self._take_tilt_range_from_metadata)
+        self.show_wedge_button.changed.connect(self._on_show_wedge_clicked)
+        for name in LAYER_EVENTS:
+            getattr(self.viewer.layers.events, name).connect(self.reset_choices)
 
     # -- public API -----------------------------------------------------------------------
 
     @property
     def selection(self) -> DataSelection:
         """The current choice as an immutable :class:`DataSelection` (layer names)."""
-        halves = self.halves_radio.isChecked()
-        if halves:
-            names = (self.even_combo.current_name(), self.odd_combo.current_name())
-        else:
-            names = (self.tomogram_combo.current_name(),)
+        halves = self.mode.value == "halves"
+        names = (self.even.name, self.odd.name) if halves else (self.tomogram.name,)
         tilt_range = None
-        if self.wedge_check.isChecked():
-            tilt_range = (self.tilt_min_box.value(), self.tilt_max_box.value())
+        wedge = self.wedge_form.values()
+        if self.wedge_check.value:
+            tilt_range = (float(wedge["tilt_min"]), float(wedge["tilt_max"]))
         return DataSelection(
             mode="halves" if halves else "single",
             layers=tuple(n for n in names if n),
             tilt_range=tilt_range,
-            tilt_axis=self.tilt_axis_combo.currentText(),  # type: ignore[arg-type]
-            mask_layer=self.mask_combo.current_name(),
+            tilt_axis=wedge["tilt_axis"],
+            mask_layer=self.mask.name,
         )
 
     def set_single(self, name: str) -> None:
         """Use the image layer ``name`` as one tomogram."""
-        self.tomogram_combo.set_current_name(name)
-        self.single_radio.setChecked(True)
-        self._on_change()
+        with self._batch():
+            self._choose(self.tomogram, name)
+            self.mode.value = "single"
+        self._take_tilt_range_from_metadata()
 
     def set_halves(self, even: str, odd: str) -> None:
         """Use the image layers ``even`` and ``odd`` as half tomograms."""
-        self.even_combo.blockSignals(True)
-        self.even_combo.set_current_name(even)
-        self.even_combo.blockSignals(False)
-        self.odd_combo.set_current_name(odd)
-        self.halves_radio.setChecked(True)
+        with self._batch():
+            self._choose(self.even, even)
+            self._choose(self.odd, odd)
+            self.mode.value = "halves"
         self._take_tilt_range_from_metadata()
-        self._on_change()
 
     def set_tilt_range(
         self, tilt_min: float | None, tilt_max: float | None = None, tilt_axis: str = "Y"
     ) -> None:
-        """Set the tilt range in degrees (``set_tilt_range(None)``: no wedge)."""
+        """Set the tilt range in degrees and the tilt axis (``set_tilt_range(None)``: no wedge).
+
+        Raises
+        ------
+        InputError
+            For one angle without the other, or what the core's ``WedgeConfig`` rejects
+            (angles outside (-90, 90), an empty range, an unknown axis).
+        """
+        from ...training.config import make_wedge
+
         if tilt_min is None:
-            self.wedge_check.setChecked(False)
+            self.wedge_check.value = False
             return
         if tilt_max is None:
             raise InputError("give both tilt_min and tilt_max, e.g. set_tilt_range(-60, 60).")
-        for box in (self.tilt_min_box, self.tilt_max_box):
-            box.blockSignals(True)
-        self.tilt_min_box.setValue(float(tilt_min))
-        self.tilt_max_box.setValue(float(tilt_max))
-        for box in (self.tilt_min_box, self.tilt_max_box):
-            box.blockSignals(False)
-        self.tilt_axis_combo.setCurrentText(str(tilt_axis).upper())
-        self.wedge_check.setChecked(True)
-        self._on_change()
+        wedge = make_wedge((tilt_min, tilt_max), tilt_axis)  # validated as the core does
+        with self._batch():
+            try:
+                self.wedge_form.set_values(
+                    wedge.model_dump(include=set(self.wedge_form.field_names))
+                )
+            except ValueError as exc:  # representable by the core, not by the spin boxes
+                raise InputError(f"invalid tilt range: {exc}") from None
+            self.wedge_check.value = True
 
     def set_mask(self, name: str | None) -> None:
         """Use the labels layer ``name`` as sampling mask (None: no mask)."""
-        self.mask_combo.set_current_name(name)
-        self._on_change()
+        with self._batch():
+            self._choose(self.mask, name)
+
+    def reset_choices(self, *args: Any) -> None:
+        """List the viewer's layers again (napari calls this on layer-list changes)."""
+        self._refreshing = True
+        try:
+            source = self._source_chooser.layer
+            with self._batch():
+                for chooser in self._choosers:
+                    chooser.reset()
+            if self._source_chooser.layer is not source:
+                self._take_tilt_range_from_metadata()
+        except RuntimeError as exc:  # the widget's Qt side is already deleted
+            if "deleted" not in str(exc):
+                raise
+        finally:
+            self._refreshing = False
 
     def check(self) -> bool:
         """Validate the current choice; show a notification and return False if it is bad."""
@@ -289,17 +339,32 @@ class DataWedgeWidget(QWidget):
                 "is empty: the minimum must be below the maximum."
             )
 
+    @contextmanager
+    def _batch(self) -> Iterator[None]:
+        """Change several controls, then react once (nested batches react at the end)."""
+        quiet, self._quiet = self._quiet, True
+        try:
+            yield
+        finally:
+            self._quiet = quiet
+        self._on_change()
+
+    @staticmethod
+    def _choose(chooser: LayerChooser, name: str | None) -> None:
+        try:
+            chooser.choose(name)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+
     @guarded
     def _on_change(self, *args: Any) -> None:
-        if self._building:
+        if self._quiet:
             return
-        halves = self.halves_radio.isChecked()
-        self.tomogram_combo.setEnabled(not halves)
-        self.even_combo.setEnabled(halves)
-        self.odd_combo.setEnabled(halves)
-        wedge = self.wedge_check.isChecked()
-        for box in (self.tilt_min_box, self.tilt_max_box, self.tilt_axis_combo):
-            box.setEnabled(wedge)
+        halves = self.mode.value == "halves"
+        self.tomogram.widget.enabled = not halves
+        self.even.widget.enabled = halves
+        self.odd.widget.enabled = halves
+        self.wedge_form.enabled = bool(self.wedge_check.value)
         selection = self.selection
         self.session.selection = selection
         try:
@@ -307,8 +372,7 @@ class DataWedgeWidget(QWidget):
         except InputError as exc:
             message = str(exc)
             self.summary_label.setText(f"⚠ {message}")
-            combos = (self.tomogram_combo, self.even_combo, self.odd_combo, self.mask_combo)
-            by_user = not any(combo.refreshing for combo in combos)  # not a layer-list update
+            by_user = not self._refreshing  # not a layer-list update
             if message != self._last_warning and selection.layers and by_user:
                 notify_error(message)
             self._last_warning = message
@@ -333,20 +397,18 @@ class DataWedgeWidget(QWidget):
     @guarded
     def _take_tilt_range_from_metadata(self, *args: Any) -> None:
         """Pre-fill the tilt range from layer metadata (the sample data carries it)."""
-        if self._building:
+        if self._quiet:
             return
-        combo = self.even_combo if self.halves_radio.isChecked() else self.tomogram_combo
-        name = combo.current_name()
-        if not name or name not in self.viewer.layers:
+        layer = self._source_chooser.layer
+        if layer is None:
             return
-        tilt_range = self.viewer.layers[name].metadata.get("tilt_range")
+        tilt_range = layer.metadata.get("tilt_range")
         if tilt_range is not None and len(tilt_range) == 2:
-            self.set_tilt_range(
-                float(tilt_range[0]), float(tilt_range[1]), self.tilt_axis_combo.currentText()
-            )
+            axis = layer.metadata.get("tilt_axis", self.wedge_form.tilt_axis.value)
+            self.set_tilt_range(float(tilt_range[0]), float(tilt_range[1]), axis)
 
     @guarded
-    def _on_show_wedge_clicked(self) -> None:
+    def _on_show_wedge_clicked(self, *args: Any) -> None:
         self.show_wedge()
 
     def _show_wedge(self) -> tuple[Image, Shapes]:
@@ -403,6 +465,6 @@ class DataWedgeWidget(QWidget):
         return image, outline
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
-        for combo in (self.tomogram_combo, self.even_combo, self.odd_combo, self.mask_combo):
-            combo.disconnect_viewer()
+        for name in LAYER_EVENTS:
+            getattr(self.viewer.layers.events, name).disconnect(self.reset_choices)
         super().closeEvent(event)

@@ -1,112 +1,133 @@
-"""A combo box listing a viewer's layers of one kind, kept in sync with the layer list."""
+"""magicgui layer choosers that list the layers of one given viewer.
+
+magicgui's layer widgets (``create_widget(annotation=napari.layers.Image)``) find their
+viewer through the Qt parent chain (``napari.utils._magicgui.find_viewer_ancestor``), which
+falls back to ``napari.current_viewer()`` while a widget is not docked: with several
+viewers (or a widget built before it is docked) that can be the wrong one. A
+:class:`LayerChooser` keeps magicgui's widget but gives it a ``choices`` callable over the
+layers of *its* viewer, keeps the chosen layer (not its name) across renames and
+re-orderings, and falls back to a preferred layer when the chosen one goes away.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
-from qtpy.QtWidgets import QComboBox, QWidget
+from magicgui.widgets import create_widget
 
 if TYPE_CHECKING:
     import napari
+    from magicgui.widgets import ComboBox
 
 NONE_TEXT = "(none)"
+LAYER_EVENTS = ("inserted", "removed", "moved", "reordered", "renamed")
+"""The viewer's layer-list events after which the choices are listed again."""
 
 
-class LayerCombo(QComboBox):
-    """Names of the layers that ``list_layers(viewer)`` returns, refreshed on every change.
+class LayerChooser:
+    """A magicgui layer combo box (``widget``) over the layers of one viewer.
 
     Parameters
     ----------
     viewer : napari.Viewer
-    list_layers : callable
-        ``viewer -> list of layers`` to offer.
-    allow_none : bool
-        Offer ``"(none)"`` as the first item (an optional choice).
+        Whose layers are offered.
+    layer_type : type
+        ``napari.layers.Image``, ``napari.layers.Labels``, ...: the widget's annotation.
+    name, label, tooltip : str
+        Of the magicgui widget.
+    accept : callable, optional
+        ``layer -> bool``: offer only these layers of ``layer_type`` (e.g. 3D ones).
+    optional : bool
+        Offer ``"(none)"`` (value None) first: the annotation is ``Optional[layer_type]``.
     prefer : callable, optional
-        ``name -> bool``: when the current choice disappears or is empty, the first layer
-        for which this is true is picked (e.g. names containing "even").
+        ``name -> bool``: when nothing valid is chosen, pick the first layer whose name
+        this accepts (e.g. names containing "even"); else the first layer (or none).
     """
 
     def __init__(
         self,
         viewer: napari.Viewer,
-        list_layers: Callable[[Any], list[Any]],
+        layer_type: type,
         *,
-        allow_none: bool = False,
+        name: str,
+        label: str,
+        tooltip: str = "",
+        accept: Callable[[Any], bool] | None = None,
+        optional: bool = False,
         prefer: Callable[[str], bool] | None = None,
-        parent: QWidget | None = None,
     ) -> None:
-        super().__init__(parent)
-        self._viewer = viewer
-        self._list_layers = list_layers
-        self._allow_none = allow_none
+        self.viewer = viewer
+        self.layer_type = layer_type
+        self._accept = accept
+        self._optional = optional
         self._prefer = prefer
-        self.refreshing = False  # True while a layer-list change updates the choice
-        self.refresh()
-        events = viewer.layers.events
-        events.inserted.connect(self.refresh)
-        events.removed.connect(self.refresh)
-        events.moved.connect(self.refresh)
-        events.changed.connect(self.refresh)
-        viewer.layers.events.inserted.connect(self._watch_names)
-        self._watch_names()
+        # typing.Optional: older magicgui releases do not unwrap ``X | None`` (types.UnionType)
+        annotation = Optional[layer_type] if optional else layer_type  # noqa: UP045
+        self.widget: ComboBox = create_widget(
+            annotation=annotation, name=name, label=label, options={"tooltip": tooltip}
+        )
+        self.widget.null_string = NONE_TEXT
+        self.widget.choices = self.layers  # this viewer's layers, whoever the Qt parent is
+        self._choose_preferred()
 
-    def _watch_names(self, event: Any = None) -> None:
-        for layer in self._viewer.layers:
-            layer.events.name.connect(self.refresh)
+    def layers(self, widget: Any = None) -> list[Any]:
+        """The layers offered now, in the viewer's order (magicgui's choices callable)."""
+        return [
+            layer
+            for layer in self.viewer.layers
+            if isinstance(layer, self.layer_type) and (self._accept is None or self._accept(layer))
+        ]
 
-    def disconnect_viewer(self) -> None:
-        """Stop following the viewer's layer list (called when the widget goes away)."""
-        events = self._viewer.layers.events
-        for emitter in (events.inserted, events.removed, events.moved, events.changed):
-            emitter.disconnect(self.refresh)
-        events.inserted.disconnect(self._watch_names)
-        for layer in self._viewer.layers:
-            layer.events.name.disconnect(self.refresh)
+    @property
+    def layer(self) -> Any:
+        """The chosen layer (None for ``"(none)"`` or when there is no layer)."""
+        return self.widget.value if len(self.widget) else None
 
-    def names(self) -> list[str]:
-        """The layer names offered now (without ``"(none)"``)."""
-        return [layer.name for layer in self._list_layers(self._viewer)]
+    @property
+    def name(self) -> str | None:
+        """The chosen layer's name (None when no layer is chosen)."""
+        layer = self.layer
+        return None if layer is None else str(layer.name)
 
-    def current_name(self) -> str | None:
-        """The chosen layer name, or None for ``"(none)"``/an empty list."""
-        text = self.currentText()
-        return None if not text or text == NONE_TEXT else text
+    def choose(self, name: str | None) -> None:
+        """Choose the layer called ``name`` (None: ``"(none)"``).
 
-    def set_current_name(self, name: str | None) -> None:
-        """Choose ``name`` (None chooses ``"(none)"``); ``ValueError`` if it is not offered."""
+        Raises
+        ------
+        ValueError
+            When no such layer is offered, or None for a required choice.
+        """
         if name is None:
-            if not self._allow_none:
+            if not self._optional:
                 raise ValueError("this choice is required; pick a layer")
-            self.setCurrentIndex(0)
+            self.widget.value = None
             return
-        index = self.findText(name)
-        if index < 0:
-            raise ValueError(f"no layer {name!r} here; choose one of {self.names()}")
-        self.setCurrentIndex(index)
+        for layer in self.layers():
+            if layer.name == name:
+                self.widget.value = layer
+                return
+        names = [layer.name for layer in self.layers()]
+        raise ValueError(f"no layer {name!r} here; choose one of {names}")
 
-    def refresh(self, event: Any = None) -> None:
-        """Re-list the layers, keeping the current choice when it still exists."""
-        current = self.current_name()
-        names = self.names()
-        items = ([NONE_TEXT] if self._allow_none else []) + names
-        if items == [self.itemText(i) for i in range(self.count())]:
-            return
-        self.blockSignals(True)
-        self.clear()
-        self.addItems(items)
-        if current in names:
-            choice = current
-        elif self._prefer is not None and any(self._prefer(n) for n in names):
-            choice = next(n for n in names if self._prefer(n))
-        else:
-            choice = None if self._allow_none else (names[0] if names else None)
-        self.setCurrentIndex(items.index(choice) if choice in items else (0 if items else -1))
-        self.blockSignals(False)
-        if self.current_name() != current:
-            self.refreshing = True
-            try:
-                self.currentIndexChanged.emit(self.currentIndex())
-            finally:
-                self.refreshing = False
+    def reset(self) -> None:
+        """List the layers again, keeping the chosen layer while it is still there."""
+        current = self.layer
+        self.widget.reset_choices()
+        if current is not None and any(layer is current for layer in self.layers()):
+            if self.widget.value is not current:
+                self.widget.value = current  # renamed or moved: still the same layer
+        elif current is not None or not self._optional:
+            self._choose_preferred()
+
+    def _choose_preferred(self) -> None:
+        layers = self.layers()
+        if self._prefer is not None:
+            preferred = [layer for layer in layers if self._prefer(layer.name)]
+            if preferred:
+                self.widget.value = preferred[0]
+                return
+        if self._optional:
+            self.widget.value = None
+        elif layers:
+            self.widget.value = layers[0]

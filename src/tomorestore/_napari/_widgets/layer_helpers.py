@@ -17,7 +17,7 @@ from .._writer import layer_geometry
 
 if TYPE_CHECKING:
     import napari
-    from napari.layers import Image, Labels, Layer
+    from napari.layers import Image, Layer
 
 
 def image_layers(viewer: napari.Viewer) -> list[Image]:
@@ -29,13 +29,6 @@ def image_layers(viewer: napari.Viewer) -> list[Image]:
         for layer in viewer.layers
         if isinstance(layer, Image) and layer.ndim == 3 and not layer.rgb
     ]
-
-
-def labels_layers(viewer: napari.Viewer) -> list[Labels]:
-    """The viewer's 3D labels layers, in order."""
-    from napari.layers import Labels
-
-    return [layer for layer in viewer.layers if isinstance(layer, Labels) and layer.ndim == 3]
 
 
 def find_layer(viewer: napari.Viewer, name: str | None, *, role: str) -> Layer:

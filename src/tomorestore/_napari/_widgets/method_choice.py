@@ -1,4 +1,10 @@
-"""Which methods and devices the widgets offer, and why a method cannot be used."""
+"""Which methods and devices the widgets offer, and why a method cannot be used here.
+
+The methods come from the core's registry (:data:`tomorestore.methods.METHODS`), so a
+method registered by a plugin or a script appears in the Train widget with its label and
+its parameters; why it cannot run is the method's own ``input_problem``, to which this
+module adds where in napari to fix it.
+"""
 
 from __future__ import annotations
 
@@ -6,39 +12,50 @@ from typing import Any
 
 from .shared_state import DataSelection
 
-METHOD_LABELS = {
-    "n2v": "n2v: Noise2Void blind spot (one tomogram)",
-    "n2n": "n2n: Noise2Noise (even/odd)",
-    "dewedge": "dewedge: denoise + fill the wedge (even/odd, tilt range)",
-    "ei": "ei: equivariant imaging, fills the wedge (tilt range)",
-}
+HALVES_ADVICE = "choose 'Even/odd halves' in the 'Data and wedge' panel"
+WEDGE_ADVICE = (
+    "tick 'Missing wedge: tilt range known' in the 'Data and wedge' panel and enter the "
+    "tilt range (e.g. -60 to 60)"
+)
 
 
 def method_classes() -> dict[str, Any]:
-    """The core's method classes by name (``tomorestore.methods.METHODS``)."""
+    """The registered method classes by name, in menu order (a copy of ``METHODS``)."""
     from ...methods import METHODS
 
     return dict(METHODS)
 
 
-def method_problem(method_cls: Any, selection: DataSelection) -> str | None:
-    """Why ``method_cls`` cannot run on ``selection`` (None when it can).
+def method_choices(widget: Any = None) -> list[tuple[str, str]]:
+    """``(label, name)`` of every registered method, for a magicgui combo box.
 
-    Uses the class attributes ``needs_halves``, ``accepts_single`` and ``needs_wedge``.
+    Parameters
+    ----------
+    widget : magicgui widget, optional
+        Ignored (magicgui calls a choices callable with the widget).
     """
-    name = method_cls.name
-    single = not selection.has_halves
-    if single and (method_cls.needs_halves or not method_cls.accepts_single):
-        return (
-            f"{name} needs even/odd half tomograms: choose 'Even/odd halves' in the 'Data and "
-            "wedge' panel, or a single-tomogram method (n2v, ei)."
-        )
-    if method_cls.needs_wedge and selection.tilt_range is None:
-        return (
-            f"{name} needs the tilt range: tick 'Missing wedge: tilt range known' in the "
-            "'Data and wedge' panel and enter the tilt range (e.g. -60 to 60)."
-        )
-    return None
+    return [(cls.label(), name) for name, cls in method_classes().items()]
+
+
+def method_problem(method_cls: Any, selection: DataSelection) -> str | None:
+    """Why ``method_cls`` cannot train on ``selection``, with what to do in napari.
+
+    Returns
+    -------
+    str or None
+        The method's ``input_problem`` plus napari advice; None when it can run.
+    """
+    n_halves = 2 if selection.has_halves else 1
+    has_wedge = selection.tilt_range is not None
+    problem = method_cls.input_problem(n_halves=n_halves, has_wedge=has_wedge)
+    if problem is None:
+        return None
+    advice = []
+    if n_halves == 1 and method_cls.input_problem(n_halves=1, has_wedge=True) is not None:
+        advice.append(HALVES_ADVICE)  # a tilt range would not help: it needs halves
+    if not has_wedge and method_cls.input_problem(n_halves=2, has_wedge=False) is not None:
+        advice.append(WEDGE_ADVICE)  # halves would not help: it needs a tilt range
+    return f"{problem}: {' and '.join(advice)}." if advice else f"{problem}."
 
 
 def device_choices() -> list[str]:
@@ -46,3 +63,10 @@ def device_choices() -> list[str]:
     from ...training.device import available_devices
 
     return ["auto", *[d for d in available_devices() if d != "auto"]]
+
+
+def device_type(device: str) -> str:
+    """The type (``"cpu"``, ``"cuda"``, ``"mps"``) of a device name; ``"auto"`` resolved here."""
+    from ...training.device import resolve_device
+
+    return str(resolve_device(device).type)

@@ -14,24 +14,19 @@ from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import QEvent
 from qtpy.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from ...errors import InputError
 from .layer_helpers import disagreement_name, restored_name
-from .method_choice import device_choices
 from .notify import describe_exception, guarded, notify_error, notify_info
 from .progress_bar import DeferredProgress
+from .restore_form import RestoreForm
 from .shared_state import InputSnapshot, effective_selection, session_for, snapshot_inputs
 from .workers import ProgressRelay, RunController, restore_arrays
 
@@ -89,42 +84,20 @@ class RestoreWidget(QWidget):
         self.data_label = QLabel()
         self.data_label.setWordWrap(True)
         self.load_button = QPushButton("Load model…")
-        self.tile_box = QSpinBox()
-        self.tile_box.setRange(0, 1024)
-        self.tile_box.setSingleStep(16)
-        self.tile_box.setSpecialValueText("auto (96 CPU, 128 GPU)")
-        self.overlap_box = QDoubleSpinBox()
-        self.overlap_box.setRange(0.0, 0.9)
-        self.overlap_box.setSingleStep(0.05)
-        self.overlap_box.setValue(0.25)
-        self.device_combo = QComboBox()
-        self.device_combo.addItems(device_choices())
-        self.disagreement_check = QCheckBox("Even/odd disagreement map (reliability)")
+        self.form = RestoreForm()
         self.restore_button = QPushButton("Restore")
         self.cancel_button = QPushButton("Cancel")
         self.save_button = QPushButton("Save result as MRC…")
         self.status_label = QLabel("Idle.")
         self.status_label.setWordWrap(True)
-        self.tile_box.setToolTip("Edge of the tiles (voxels); lowered automatically on GPU OOM.")
-        self.overlap_box.setToolTip("Fraction of a tile shared with neighbours (blended).")
-        self.disagreement_check.setToolTip(
-            "Restore each half separately and add |f(even) - f(odd)| as a layer: high values "
-            "mark where the restoration is not supported by the data."
-        )
-
-        form = QFormLayout()
-        form.addRow(self.model_label)
-        form.addRow(self.load_button)
-        form.addRow(self.data_label)
-        form.addRow("Tile", self.tile_box)
-        form.addRow("Overlap", self.overlap_box)
-        form.addRow("Device", self.device_combo)
-        form.addRow(self.disagreement_check)
         run_row = QHBoxLayout()
         run_row.addWidget(self.restore_button)
         run_row.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        layout.addWidget(self.model_label)
+        layout.addWidget(self.load_button)
+        layout.addWidget(self.data_label)
+        layout.addWidget(self.form.native)
         layout.addLayout(run_row)
         layout.addWidget(self.save_button)
         layout.addWidget(self.status_label)
@@ -161,24 +134,18 @@ class RestoreWidget(QWidget):
         return self.session.model
 
     def set_parameters(self, **values: Any) -> None:
-        """Set ``tile`` (0: automatic), ``overlap``, ``device`` or ``disagreement``."""
-        for key, value in values.items():
-            if key == "tile":
-                self.tile_box.setValue(int(value or 0))
-            elif key == "overlap":
-                self.overlap_box.setValue(float(value))
-            elif key == "disagreement":
-                self.disagreement_check.setChecked(bool(value))
-            elif key == "device":
-                if self.device_combo.findText(str(value)) < 0:
-                    raise InputError(f"device {value!r} is not available here.")
-                self.device_combo.setCurrentText(str(value))
-            else:
-                raise InputError(f"unknown parameter {key!r}.")
+        """Set ``tile`` (None or 0: automatic), ``overlap``, ``device`` or ``disagreement``.
+
+        Raises
+        ------
+        InputError
+            For an unknown name or a value out of range / not offered.
+        """
+        self.form.set_values(values)
 
     def load_model(self, path: str | Path) -> Any:
         """Load a model file and make it the viewer's current model (None on error)."""
-        from ...training.bundle import RestorationModel
+        from ...training.restoration_model import RestorationModel
 
         try:
             model = RestorationModel.load(path)
@@ -213,16 +180,17 @@ class RestoreWidget(QWidget):
         run_id, stop_event = self.controller.begin()
         from napari.qt.threading import create_worker
 
-        disagreement = self.disagreement_check.isChecked() and len(snapshot.halves) == 2
+        settings = self.form.values()
+        disagreement = settings["disagreement"] and len(snapshot.halves) == 2
         relay = ProgressRelay(self)  # one per run: carries tile progress to this thread
         relay.progressed.connect(partial(self._on_progress, run_id))
         worker = create_worker(
             restore_arrays,
             model,
             snapshot.halves,
-            tile=self.tile_box.value() or None,
-            overlap=self.overlap_box.value(),
-            device=self.device_combo.currentText(),
+            tile=settings["tile"],
+            overlap=settings["overlap"],
+            device=settings["device"],
             disagreement=disagreement,
             progress=relay,
             stop_event=stop_event,
@@ -292,7 +260,7 @@ class RestoreWidget(QWidget):
             }
         }
         self.result_layer = self.viewer.add_image(
-            snapshot.to_layer_frame(result["restored"]),
+            result["restored"],
             name=restored_name(snapshot.source, method),
             metadata=metadata,
             colormap="gray",
@@ -301,7 +269,7 @@ class RestoreWidget(QWidget):
         self.disagreement_layer = None
         if "disagreement" in result:
             self.disagreement_layer = self.viewer.add_image(
-                snapshot.to_layer_frame(result["disagreement"]),
+                result["disagreement"],
                 name=disagreement_name(snapshot.source, method),
                 metadata={"tomorestore": {**metadata["tomorestore"], "kind": "disagreement"}},
                 colormap="inferno",
@@ -344,10 +312,10 @@ class RestoreWidget(QWidget):
             selection = effective_selection(self.viewer)
         except InputError as exc:
             self.data_label.setText(f"Input: {exc}")
-            self.disagreement_check.setEnabled(False)
+            self.form.disagreement.enabled = False
         else:
             self.data_label.setText(f"Input: {' + '.join(selection.layers)}")
-            self.disagreement_check.setEnabled(selection.has_halves)
+            self.form.disagreement.enabled = selection.has_halves
         self._update_buttons()
 
     def _update_buttons(self) -> None:

@@ -76,9 +76,9 @@ class DataSelection:
 class InputSnapshot:
     """Arrays and geometry taken from the layers of a :class:`DataSelection`.
 
-    Safe to hand to a worker thread: plain numpy copies and tuples, no layers. The core
-    takes the tilt axis along Y; for a tilt axis along X the arrays here have Y and X
-    swapped (``swapped``) and :meth:`to_layer_frame` swaps results back.
+    Safe to hand to a worker thread: plain numpy copies and tuples, no layers. The arrays
+    keep the layers' orientation whatever the tilt axis: the core handles a tilt axis
+    along X itself (the ``WedgeConfig`` of the training configuration carries it).
     """
 
     selection: DataSelection
@@ -87,20 +87,6 @@ class InputSnapshot:
     voxel_size: tuple[float, float, float]
     source: str
     geometry: dict[str, Any] = field(default_factory=dict)
-    swapped: bool = False
-
-    @property
-    def wedge_config(self) -> Any:
-        """The core's ``WedgeConfig`` (tilt axis Y in the core's frame), or None."""
-        if self.selection.tilt_range is None:
-            return None
-        from ...training.config import make_wedge
-
-        return make_wedge(self.selection.tilt_range)
-
-    def to_layer_frame(self, array: np.ndarray) -> np.ndarray:
-        """A result (3D volume or 2D XY image) in the orientation of the source layer."""
-        return np.ascontiguousarray(np.swapaxes(array, -1, -2)) if self.swapped else array
 
 
 class Session:
@@ -192,18 +178,11 @@ def snapshot_inputs(viewer: napari.Viewer, selection: DataSelection) -> InputSna
     if selection.mask_layer:
         mask_layer = find_layer(viewer, selection.mask_layer, role="mask")
         mask = mask_array(mask_layer, halves[0].shape)
-    voxel_size = layer_voxel_size(layers[0])
-    swapped = selection.tilt_range is not None and selection.tilt_axis == "X"
-    if swapped:  # the core's tilt axis is Y: swap Y and X, swap results back
-        halves = [np.ascontiguousarray(np.swapaxes(h, 1, 2)) for h in halves]
-        mask = None if mask is None else np.ascontiguousarray(np.swapaxes(mask, 1, 2))
-        voxel_size = (voxel_size[0], voxel_size[2], voxel_size[1])
     return InputSnapshot(
         selection=selection,
         halves=halves,
         mask=mask,
-        voxel_size=voxel_size,
+        voxel_size=layer_voxel_size(layers[0]),
         source=source_name([layer.name for layer in layers]),
         geometry=geometry_kwargs(layers[0]),
-        swapped=swapped,
     )

@@ -18,13 +18,10 @@ from qtpy.QtCore import QEvent, QTimer
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -33,7 +30,7 @@ from superqt import QCollapsible
 from ...errors import InputError
 from .layer_helpers import preview_name, show_image
 from .loss_plot import LossPlot
-from .method_choice import METHOD_LABELS, device_choices, method_classes, method_problem
+from .method_choice import method_classes, method_problem
 from .notify import describe_exception, guarded, notify_error, notify_info
 from .progress_bar import DeferredProgress
 from .shared_state import (
@@ -43,6 +40,7 @@ from .shared_state import (
     session_for,
     snapshot_inputs,
 )
+from .train_form import TrainForm
 from .workers import RunController, training_events
 
 if TYPE_CHECKING:
@@ -54,16 +52,12 @@ STOP_GRACE_MS = 120_000
 MODEL_FILTER = "tomorestore model (*.ckpt *.pt);;All files (*)"
 
 
-def _spin(low: int, high: int, value: int, step: int = 1) -> QSpinBox:
-    box = QSpinBox()
-    box.setRange(low, high)
-    box.setSingleStep(step)
-    box.setValue(value)
-    return box
-
-
 class TrainWidget(QWidget):
-    """Train n2v / n2n / dewedge / ei on the data chosen in "Data and wedge".
+    """Train any registered method on the data chosen in "Data and wedge".
+
+    The settings are magicgui forms generated from the core's configuration models
+    (:class:`~.train_form.TrainForm`): method, steps and device, and under *Advanced* the
+    run settings, the network's depth and channels and the method's own parameters.
 
     Parameters
     ----------
@@ -71,6 +65,9 @@ class TrainWidget(QWidget):
 
     Attributes
     ----------
+    form : TrainForm
+        The settings forms (``form.main``, ``form.training``, ``form.network``,
+        ``form.params``).
     worker : GeneratorWorker or None
         The running training worker (None when idle).
     model : RestorationModel or None
@@ -102,7 +99,6 @@ class TrainWidget(QWidget):
         self._build_controls()
         self._build_layout()
         self._connect()
-        self._on_method_changed()
         self._refresh_data()
         self._update_buttons()
 
@@ -111,27 +107,12 @@ class TrainWidget(QWidget):
     def _build_controls(self) -> None:
         self.data_label = QLabel()
         self.data_label.setWordWrap(True)
-        self.method_combo = QComboBox()
-        for name in method_classes():
-            self.method_combo.addItem(METHOD_LABELS.get(name, name), name)
-        self.steps_box = _spin(1, 1_000_000, 200, 50)
-        self.device_combo = QComboBox()
-        self.device_combo.addItems(device_choices())
-        self.batch_box = _spin(1, 512, 4)
-        self.patch_box = _spin(8, 512, 32, 8)
-        self.lr_box = QDoubleSpinBox()
-        self.lr_box.setDecimals(6)
-        self.lr_box.setRange(1e-6, 1.0)
-        self.lr_box.setSingleStep(1e-4)
-        self.depth_box = _spin(1, 5, 3)
-        self.channels_box = _spin(0, 256, 0, 4)
-        self.channels_box.setSpecialValueText("auto (16 CPU, 32 GPU)")
-        self.preview_box = _spin(0, 1_000_000, 50, 10)
-        self.preview_box.setSpecialValueText("never")
-        self.validate_box = _spin(1, 1_000_000, 25, 5)
-        self.seed_box = _spin(0, 2**31 - 1, 0)
-        self.fast_check = QCheckBox("bf16 autocast + channels_last (faster)")
-        self.fast_check.setChecked(True)
+        self.form = TrainForm()
+        method_combo = self.form.main.method.native  # long labels: do not widen the dock
+        method_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        method_combo.setMinimumContentsLength(24)
         self.continue_check = QCheckBox("Continue from the loaded model (fine-tune)")
         self.continue_check.setEnabled(False)
         self.train_button = QPushButton("Train")
@@ -141,34 +122,15 @@ class TrainWidget(QWidget):
         self.loss_plot = LossPlot()
         self.status_label = QLabel("Idle.")
         self.status_label.setWordWrap(True)
-        self.steps_box.setToolTip("Optimiser steps (the method's default budget is pre-filled).")
-        self.device_combo.setToolTip("Compute device: auto picks the first GPU, else the CPU.")
-        self.patch_box.setToolTip("Edge of the cubic training sub-tomograms, voxels.")
-        self.channels_box.setToolTip("Feature maps at the top U-Net level (0: automatic).")
-        self.preview_box.setToolTip(
-            "Every N steps, write the preview slice into '<source> preview'."
+        self.continue_check.setToolTip(
+            "Train the loaded (or last trained) model further on the chosen data: the steps "
+            "are added to the ones it has; method, network and parameters stay its own."
         )
         self.stop_button.setToolTip("Stop after the current step; the model so far is kept.")
 
     def _build_layout(self) -> None:
-        form = QFormLayout()
-        form.addRow(self.data_label)
-        form.addRow("Method", self.method_combo)
-        form.addRow("Steps", self.steps_box)
-        form.addRow("Device", self.device_combo)
         self.advanced = QCollapsible("Advanced")
-        advanced_body = QWidget()
-        advanced_form = QFormLayout(advanced_body)
-        advanced_form.addRow("Batch size", self.batch_box)
-        advanced_form.addRow("Patch size", self.patch_box)
-        advanced_form.addRow("Learning rate", self.lr_box)
-        advanced_form.addRow("Network depth", self.depth_box)
-        advanced_form.addRow("Base channels", self.channels_box)
-        advanced_form.addRow("Preview every", self.preview_box)
-        advanced_form.addRow("Validate every", self.validate_box)
-        advanced_form.addRow("Seed", self.seed_box)
-        advanced_form.addRow(self.fast_check)
-        self.advanced.addWidget(advanced_body)
+        self.advanced.addWidget(self.form.advanced.native)
         run_row = QHBoxLayout()
         run_row.addWidget(self.train_button)
         run_row.addWidget(self.stop_button)
@@ -176,7 +138,8 @@ class TrainWidget(QWidget):
         model_row.addWidget(self.save_button)
         model_row.addWidget(self.load_button)
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        layout.addWidget(self.data_label)
+        layout.addWidget(self.form.main.native)
         layout.addWidget(self.advanced)
         layout.addWidget(self.continue_check)
         layout.addLayout(run_row)
@@ -186,7 +149,6 @@ class TrainWidget(QWidget):
         layout.addStretch(1)
 
     def _connect(self) -> None:
-        self.method_combo.currentIndexChanged.connect(self._on_method_changed)
         self.train_button.clicked.connect(self.start)
         self.stop_button.clicked.connect(self.stop)
         self.save_button.clicked.connect(self._on_save_clicked)
@@ -215,7 +177,14 @@ class TrainWidget(QWidget):
     @property
     def method(self) -> str:
         """The chosen method name."""
-        return str(self.method_combo.currentData())
+        return self.form.method
+
+    def method_usable(self) -> dict[str, bool]:
+        """Method name → whether it can run on the chosen data (enabled in the list)."""
+        native = self.form.main.method.native
+        return {
+            native.itemData(i): native.model().item(i).isEnabled() for i in range(native.count())
+        }
 
     def set_parameters(self, **values: Any) -> None:
         """Set controls from Python.
@@ -223,74 +192,39 @@ class TrainWidget(QWidget):
         Parameters
         ----------
         **values
-            Any of ``method``, ``steps``, ``batch_size``, ``patch_size``, ``learning_rate``,
-            ``depth``, ``base_channels`` (0: automatic), ``preview_every`` (0: never),
-            ``validate_every``, ``seed``, ``fast``, ``device``, ``continue_training``.
+            ``method`` (set first: it fills the method's default budget and parameters),
+            any ``TrainConfig`` field of the form (``steps``, ``device``, ``batch_size``,
+            ``patch_size``, ``learning_rate``, ``validate_every``, ``preview_every`` (0:
+            never), ``seed``, ``fast``), ``depth`` and ``base_channels`` (None or 0:
+            automatic), the chosen method's parameters by name (e.g. ``wedge_weight`` for
+            dewedge) or as ``params={...}``, and ``continue_training``.
+
+        Raises
+        ------
+        InputError
+            For an unknown name or a value out of range.
         """
-        if "method" in values:
-            index = self.method_combo.findData(values.pop("method"))
-            if index < 0:
-                raise InputError(f"unknown method; choose one of {list(method_classes())}.")
-            self.method_combo.setCurrentIndex(index)
-        boxes = {
-            "steps": self.steps_box,
-            "batch_size": self.batch_box,
-            "patch_size": self.patch_box,
-            "learning_rate": self.lr_box,
-            "depth": self.depth_box,
-            "base_channels": self.channels_box,
-            "preview_every": self.preview_box,
-            "validate_every": self.validate_box,
-            "seed": self.seed_box,
-        }
-        for key, value in values.items():
-            if key in boxes:
-                boxes[key].setValue(value)
-            elif key == "fast":
-                self.fast_check.setChecked(bool(value))
-            elif key == "continue_training":
-                self.continue_check.setChecked(bool(value))
-            elif key == "device":
-                choices = [self.device_combo.itemText(i) for i in range(self.device_combo.count())]
-                if str(value) not in choices:
-                    raise InputError(f"device {value!r} is not available; use one of {choices}.")
-                self.device_combo.setCurrentText(str(value))
-            else:
-                raise InputError(f"unknown parameter {key!r}.")
+        if "continue_training" in values:
+            self.continue_check.setChecked(bool(values.pop("continue_training")))
+        self.form.set_values(values)
 
     def config(self, selection: DataSelection | None = None) -> Any:
-        """The ``TrainConfig`` the controls describe (for ``selection``'s wedge)."""
-        from ...models.config import NetworkConfig
-        from ...training.config import make_config, make_wedge
+        """The ``TrainConfig`` the controls describe (for ``selection``'s wedge).
+
+        Raises
+        ------
+        InputError
+            When no data is chosen or the values do not form a valid configuration.
+        """
+        from ...training.config import make_wedge
 
         selection = selection or effective_selection(self.viewer)
-        cls = method_classes()[self.method]
-        network = None
-        if self.channels_box.value() or self.depth_box.value() != 3:
-            base = self.channels_box.value() or (
-                16 if self.device_combo.currentText() == "cpu" else 32
-            )
-            network = NetworkConfig(
-                depth=self.depth_box.value(),
-                base_channels=base,
-                n2v2=bool(getattr(cls, "n2v2_network", False)),
-            )
-        steps = self.steps_box.value()
+        extra_steps = 0
         if self.continue_check.isChecked() and self.model is not None:
-            steps += int(self.model.step)  # fine-tune: this many steps more
-        return make_config(
-            method=self.method,
-            steps=steps,
-            batch_size=self.batch_box.value(),
-            patch_size=self.patch_box.value(),
-            learning_rate=self.lr_box.value(),
-            validate_every=self.validate_box.value(),
-            preview_every=self.preview_box.value(),
-            seed=self.seed_box.value(),
-            device=self.device_combo.currentText(),
-            fast=self.fast_check.isChecked(),
-            network=network,
-            wedge=make_wedge(selection.tilt_range),
+            extra_steps = int(self.model.step)  # fine-tune: this many steps more
+        return self.form.config(
+            wedge=make_wedge(selection.tilt_range, selection.tilt_axis),
+            extra_steps=extra_steps,
         )
 
     def start(self) -> bool:
@@ -306,7 +240,7 @@ class TrainWidget(QWidget):
             return False
         try:
             selection = effective_selection(self.viewer)
-            problem = method_problem(method_classes()[self.method], selection)
+            problem = method_problem(self.form.method_cls, selection)
             if problem:
                 raise InputError(problem)
             config = self.config(selection)
@@ -374,7 +308,7 @@ class TrainWidget(QWidget):
 
     def load_model(self, path: str | Path) -> Any:
         """Load a model file (to restore with, or to continue training); None on error."""
-        from ...training.bundle import RestorationModel
+        from ...training.restoration_model import RestorationModel
 
         try:
             model = RestorationModel.load(path)
@@ -424,7 +358,7 @@ class TrainWidget(QWidget):
         layer = show_image(
             self.viewer,
             preview_name(snapshot.source),
-            snapshot.to_layer_frame(image),
+            image,
             scale=tuple(geometry["scale"])[1:],
             translate=tuple(geometry["translate"])[1:],
             units=tuple(geometry["units"])[1:],
@@ -463,21 +397,10 @@ class TrainWidget(QWidget):
     @guarded
     def _on_model_changed(self, model: Any) -> None:
         self.model = model
-        if model is not None and not self.running:
-            index = self.method_combo.findData(model.method_name)
-            if index >= 0 and index != self.method_combo.currentIndex():
-                self.method_combo.setCurrentIndex(index)
-        self._update_buttons()
-
-    @guarded
-    def _on_method_changed(self, *args: Any) -> None:
-        cls = method_classes().get(self.method)
-        if cls is None:
-            return
-        self.steps_box.setValue(int(cls.default_steps))
-        self.batch_box.setValue(int(cls.default_batch_size))
-        self.patch_box.setValue(int(cls.default_patch_size))
-        self.lr_box.setValue(float(cls.default_learning_rate))
+        if model is not None and not self.running and model.method_name in method_classes():
+            if model.method_name != self.method:
+                self.form.set_method(model.method_name)
+            self.form.set_values({"params": model.config.params})  # show the model's own
         self._update_buttons()
 
     @guarded
@@ -489,23 +412,34 @@ class TrainWidget(QWidget):
             selection = None
         else:
             wedge = (
-                f", tilt {selection.tilt_range[0]:g}° to {selection.tilt_range[1]:g}°"
+                f", tilt {selection.tilt_range[0]:g}° to {selection.tilt_range[1]:g}° "
+                f"about {selection.tilt_axis}"
                 if selection.tilt_range
                 else ", no wedge"
             )
             self.data_label.setText(f"Data: {' + '.join(selection.layers)}{wedge}")
-        model = self.method_combo.model()
-        first_valid = None
-        for index, cls in enumerate(method_classes().values()):
+        self._mark_usable_methods(selection)
+
+    def _mark_usable_methods(self, selection: DataSelection | None) -> None:
+        """Disable the methods that cannot run on ``selection`` (tooltip: why, what to do)."""
+        combo = self.form.main.method
+        combo.reset_choices()  # methods registered since the last time
+        native = combo.native
+        classes = method_classes()
+        first_usable = None
+        for index in range(native.count()):
+            cls = classes.get(native.itemData(index))
+            if cls is None:
+                continue
             problem = method_problem(cls, selection) if selection else None
-            item = model.item(index)
+            item = native.model().item(index)
             item.setEnabled(problem is None)
-            item.setToolTip(problem or (cls.__doc__ or "").strip().split("\n")[0])
-            if problem is None and first_valid is None:
-                first_valid = index
-        current = model.item(self.method_combo.currentIndex())
-        if current is not None and not current.isEnabled() and first_valid is not None:
-            self.method_combo.setCurrentIndex(first_valid)
+            item.setToolTip(problem or cls.title)
+            if problem is None and first_usable is None:
+                first_usable = index
+        current = native.model().item(native.currentIndex())
+        if current is not None and not current.isEnabled() and first_usable is not None:
+            self.form.set_method(native.itemData(first_usable))
 
     def _update_buttons(self) -> None:
         running = self.running

@@ -68,42 +68,30 @@ def restore_arrays(
 ) -> dict[str, np.ndarray] | None:
     """Restore a tomogram (or an even/odd pair) with ``model`` (runs in the worker thread).
 
+    Both results come from the core's one prediction path
+    (``RestorationModel.restore_parts``): the halves share one normalisation and are
+    combined the way the model's method combines them.
+
     Returns
     -------
     dict or None
-        ``{"restored": array}`` plus ``"disagreement"`` (|f(even) - f(odd)|) when asked and
-        two halves are given; None when cancelled.
+        ``{"restored": array}`` plus ``"disagreement"`` (|f(even) - f(odd)|, in the
+        input's units) when asked and two halves are given; None when cancelled.
     """
     kwargs: dict[str, Any] = {
+        "tile": tile,
         "overlap": overlap,
         "device": device,
+        "progress": progress,
         "should_stop": stop_event.is_set,
     }
-    if tile is not None:
-        kwargs["tile"] = tile
     try:
         if disagreement and len(halves) == 2:
-            parts: list[np.ndarray] = []
-            for index, half in enumerate(halves):
-
-                def half_progress(done: int, total: int, _i: int = index) -> None:
-                    progress(_i * total + done, 2 * total)
-
-                parts.append(model.restore([half], progress=half_progress, **kwargs))
-            restored = _combine(model, parts)
+            restored, parts = model.restore_parts(list(halves), **kwargs)
             return {"restored": restored, "disagreement": np.abs(parts[0] - parts[1])}
-        return {"restored": model.restore(list(halves), progress=progress, **kwargs)}
+        return {"restored": model.restore(list(halves), **kwargs)}
     except Cancelled:
         return None
-
-
-def _combine(model: Any, parts: list[np.ndarray]) -> np.ndarray:
-    """Combine per-half restorations the way the model's method does (default: mean)."""
-    method = getattr(model, "method", None)
-    combine = getattr(method, "combine", None)
-    if callable(combine):
-        return np.asarray(combine(parts), dtype=np.float32)
-    return np.mean(np.stack(parts), axis=0).astype(np.float32)
 
 
 class RunController:

@@ -1,0 +1,104 @@
+"""The Restore widget's settings: a magicgui form of ``RestorationModel.restore``'s options.
+
+Tile ("auto": the core's :func:`~tomorestore.training.restoration_model.default_tile` for
+the device), overlap, device and whether to add the even/odd disagreement map.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, SpinBox
+
+from ...errors import InputError
+from .field_widgets import AutoNumber
+from .method_choice import device_choices
+
+TILE_RANGE = (8, 1024)
+"""Smallest and largest tile edge offered (voxels)."""
+
+OVERLAP_RANGE = (0.0, 0.9)
+"""Overlap offered: the core takes [0, 1)."""
+
+
+class RestoreForm(Container):
+    """Tile, overlap, device and disagreement, with ``values()`` / ``set_values()``.
+
+    Attributes
+    ----------
+    tile : AutoNumber
+        Tile edge in voxels (None: automatic).
+    overlap : magicgui.widgets.FloatSpinBox
+    device : magicgui.widgets.ComboBox
+    disagreement : magicgui.widgets.CheckBox
+    """
+
+    def __init__(self) -> None:
+        from ...training.restoration_model import default_tile
+
+        cpu, gpu = default_tile("cpu"), default_tile("cuda")
+        tile_help = "Edge of the cubic tiles (voxels); lowered automatically on GPU OOM."
+        self.tile = AutoNumber(
+            SpinBox(min=TILE_RANGE[0], max=TILE_RANGE[1], step=16, value=cpu, tooltip=tile_help),
+            auto_text=f"auto ({cpu} CPU, {gpu} GPU)",
+            auto=True,
+            name="tile",
+            label="Tile",
+            tooltip=tile_help,
+        )
+        self.overlap = FloatSpinBox(
+            name="overlap",
+            label="Overlap",
+            min=OVERLAP_RANGE[0],
+            max=OVERLAP_RANGE[1],
+            step=0.05,
+            value=0.25,
+            tooltip="Fraction of a tile shared with each neighbour (blended).",
+        )
+        self.device = ComboBox(
+            name="device",
+            label="Device",
+            choices=device_choices(),
+            value="auto",
+            tooltip="Compute device: auto picks the first GPU, else the CPU.",
+        )
+        self.disagreement = CheckBox(
+            name="disagreement",
+            text="Even/odd disagreement map (reliability)",
+            value=False,
+            tooltip="Also add |f(even) - f(odd)| of the two restored halves as a layer: high "
+            "values mark where the restoration is not supported by the data.",
+        )
+        super().__init__(widgets=[self.tile, self.overlap, self.device, self.disagreement])
+        self.margins = (0, 0, 0, 0)
+
+    def values(self) -> dict[str, Any]:
+        """``tile`` (None: automatic), ``overlap``, ``device`` and ``disagreement``."""
+        return {
+            "tile": self.tile.value,
+            "overlap": float(self.overlap.value),
+            "device": str(self.device.value),
+            "disagreement": bool(self.disagreement.value),
+        }
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        """Set controls by name (``tile`` of None or 0: automatic).
+
+        Raises
+        ------
+        InputError
+            For an unknown name or a value out of range / not offered.
+        """
+        for key, value in values.items():
+            if key not in ("tile", "overlap", "device", "disagreement"):
+                raise InputError(
+                    f"unknown parameter {key!r}; use tile, overlap, device or disagreement."
+                )
+            try:
+                if key == "tile":
+                    self.tile.value = int(value) if value else None
+                else:
+                    getattr(self, key).value = value
+            except ValueError as exc:
+                hint = f"; use one of {', '.join(device_choices())}" if key == "device" else ""
+                raise InputError(f"{key} = {value!r} is not accepted: {exc}{hint}.") from None
