@@ -8,15 +8,13 @@ each of them. Nested models (EI's ``blind_spot``) are set in a ``--config`` YAML
 from __future__ import annotations
 
 import argparse
-import types
-import typing
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from ..errors import InputError
 from ..methods import METHODS
+from ..training.field_info import field_bounds, literal_choices, value_type
 
 DEST_PREFIX = "method_param_"
 
@@ -28,30 +26,19 @@ def method_help() -> str:
 
 def _scalar_type(annotation: Any) -> tuple[Any, tuple[Any, ...] | None] | None:
     """``(argparse type, choices)`` for a flat field annotation; None for nested models."""
-    origin = typing.get_origin(annotation)
-    if origin is Literal:
-        choices = typing.get_args(annotation)
+    choices = literal_choices(annotation)
+    if choices is not None:
         return type(choices[0]), choices
-    if origin in (typing.Union, types.UnionType):
-        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return _scalar_type(inner[0]) if len(inner) == 1 else None
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return None
-    if annotation in (bool, int, float, str):
-        return annotation, None
-    return None
+    kind = value_type(annotation)
+    return (kind, None) if kind in (bool, int, float, str) else None
 
 
 def _bounds(field: FieldInfo) -> str:
-    parts = []
-    for item in field.metadata:
-        for attr, symbol in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
-            value = getattr(item, attr, None)
-            if value is not None:
-                parts.append(
-                    f"{symbol} {value:g}" if isinstance(value, float) else f"{symbol} {value}"
-                )
-    return ", ".join(parts)
+    symbols = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
+    return ", ".join(
+        f"{symbols[name]} {value:g}" if isinstance(value, float) else f"{symbols[name]} {value}"
+        for name, value in field_bounds(field).items()
+    )
 
 
 def _flat_fields() -> dict[str, list[tuple[str, FieldInfo]]]:

@@ -21,12 +21,10 @@ are handled by :class:`~.config_form.ConfigForm`.
 from __future__ import annotations
 
 import math
-import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
-from annotated_types import Ge, Gt, Le, Lt
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -38,6 +36,8 @@ from magicgui.widgets import (
 )
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
+
+from ...training.field_info import field_bounds, field_default, value_type
 
 FLOAT_LIMIT = 1e12
 """Range of a float field without bounds (the spin box needs finite limits)."""
@@ -56,22 +56,6 @@ def field_label(name: str, field: FieldInfo | None = None) -> str:
     return words[:1].upper() + words[1:]
 
 
-def value_type(annotation: Any) -> Any:
-    """The annotation without ``None``: ``int | None`` → ``int`` (others unchanged)."""
-    if get_origin(annotation) in (Union, types.UnionType):
-        args = [arg for arg in get_args(annotation) if arg is not type(None)]
-        if len(args) == 1:
-            return args[0]
-    return annotation
-
-
-def field_default(field: FieldInfo) -> Any:
-    """The field's default value (calling ``default_factory``); None when it has none."""
-    if field.default_factory is not None:
-        return field.default_factory()  # type: ignore[call-arg]
-    return None if field.default is PydanticUndefined else field.default
-
-
 def number_range(field: FieldInfo, kind: type, epsilon: float = 0.0) -> tuple[Any, Any]:
     """``(minimum, maximum)`` allowed by the field's ``ge``/``gt``/``le``/``lt`` bounds.
 
@@ -85,17 +69,13 @@ def number_range(field: FieldInfo, kind: type, epsilon: float = 0.0) -> tuple[An
         (the spin box's resolution); ints step by 1.
     """
     limit = INT_LIMIT if kind is int else FLOAT_LIMIT
-    low, high = -limit, limit
     inside = 1 if kind is int else epsilon
-    for bound in field.metadata:
-        if isinstance(bound, Ge):
-            low = max(low, bound.ge)
-        elif isinstance(bound, Gt):
-            low = max(low, bound.gt + inside)
-        elif isinstance(bound, Le):
-            high = min(high, bound.le)
-        elif isinstance(bound, Lt):
-            high = min(high, bound.lt - inside)
+    bounds = field_bounds(field)
+    lows = [bounds["ge"]] if "ge" in bounds else []
+    lows += [bounds["gt"] + inside] if "gt" in bounds else []
+    highs = [bounds["le"]] if "le" in bounds else []
+    highs += [bounds["lt"] - inside] if "lt" in bounds else []
+    low, high = max([-limit, *lows]), min([limit, *highs])
     return kind(low), kind(high)
 
 
