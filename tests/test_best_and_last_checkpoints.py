@@ -18,6 +18,7 @@ from tomorestore.training import (
     resume_source,
     train_events,
 )
+from tomorestore.training.checkpoint import copy_last_state, resume_start_step
 
 
 def _config(steps: int):
@@ -79,3 +80,14 @@ def test_resume_without_the_last_file_starts_at_the_best_step(trained, halves) -
     assert events[0].start_step == finished.best_step  # not the last step: no mixed state
     history = events[-1].model.history
     assert history.steps == sorted(set(history.steps))  # no step recorded twice
+
+
+def test_saving_under_a_new_name_takes_the_last_state_along(trained, tmp_path: Path) -> None:
+    path, finished = trained
+    copy = tmp_path / "copies" / "renamed.ckpt"
+    copy.parent.mkdir()
+    finished.model.save(copy)
+    assert copy_last_state(path, copy) == copy.parent / "renamed.last.ckpt"
+    assert resume_start_step(copy) == 5  # continues the run, not the best step
+    assert copy_last_state(copy, copy) is None  # nothing to copy onto itself
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["renamed.ckpt", "renamed.last.ckpt"]

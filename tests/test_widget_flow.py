@@ -172,6 +172,7 @@ def test_save_load_and_continue_training(halves_viewer, qtbot, tmp_path, errors)
     qtbot.waitUntil(lambda: not train.running, timeout=TIMEOUT_MS)
     saved = train.save_model(tmp_path / "model.ckpt")
     assert saved is not None and saved.exists()
+    assert (tmp_path / "model.last.ckpt").exists()  # the last state travels with the model
     assert train.model.config.network.depth == 1  # the form's depth ...
     assert train.model.config.network.norm == "none"  # ... with n2n's own normalisation
 

@@ -50,6 +50,30 @@ def resume_source(path: str | os.PathLike[str]) -> Path:
     return target
 
 
+def copy_last_state(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> Path | None:
+    """Copy the last-state file of the model file ``source`` beside ``target`` (atomic).
+
+    When a model is saved under a new name, its ``.last`` file goes with it, so that
+    resuming from the new file continues the same run. Returns the new file, or None when
+    ``source`` has no last-state file (or is ``target`` itself).
+    """
+    import shutil
+
+    from ..io import atomic_write
+
+    last, new = last_checkpoint_path(source), last_checkpoint_path(target)
+    if not last.is_file() or last.resolve() == new.resolve():
+        return None
+    with atomic_write(check_writable(new)) as tmp:
+        shutil.copyfile(last, tmp)
+    return new
+
+
+def resume_start_step(path: str | os.PathLike[str]) -> int:
+    """The step a run resumed from ``path`` starts at (that of :func:`resume_source`)."""
+    return int(load_checkpoint(resume_source(path))["step"])
+
+
 def check_writable(path: str | os.PathLike[str]) -> Path:
     """Check (without writing) that a file can be created at ``path``.
 

@@ -302,7 +302,7 @@ class RestoreWidget(QWidget):
             wedge_text = f", tilt {wedge.tilt_min:g}° to {wedge.tilt_max:g}°" if wedge else ""
             where = f" ({Path(self.session.model_path).name})" if self.session.model_path else ""
             self.model_label.setText(
-                f"Model: {model.method_name}, {model.step} steps{wedge_text}{where}"
+                f"Model: {model.method_name}, {_weights_text(model)}{wedge_text}{where}"
             )
         self._update_buttons()
 
@@ -350,3 +350,10 @@ class RestoreWidget(QWidget):
         self.controller.shutdown()
         self.progress.close()
         super().closeEvent(event)
+
+
+def _weights_text(model: Any) -> str:
+    """``"weights of step 200 (lowest validation loss)"`` or ``"250 steps"``."""
+    if getattr(model, "best_step", None) is not None:
+        return f"weights of step {model.best_step} (lowest validation loss)"
+    return f"{model.step} steps"

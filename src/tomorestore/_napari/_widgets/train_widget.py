@@ -221,7 +221,15 @@ class TrainWidget(QWidget):
         selection = selection or effective_selection(self.viewer)
         extra_steps = 0
         if self.continue_check.isChecked() and self.model is not None:
-            extra_steps = int(self.model.step)  # fine-tune: this many steps more
+            # fine-tune: this many steps more than where the run resumes (the last state
+            # beside the model file, when there is one)
+            path = self.session.model_path or self._loaded_path
+            if path is not None and Path(path).exists():
+                from ...training.checkpoint import resume_start_step
+
+                extra_steps = resume_start_step(path)
+            else:
+                extra_steps = int(self.model.step)
         return self.form.config(
             wedge=make_wedge(selection.tilt_range, selection.tilt_axis),
             extra_steps=extra_steps,
@@ -293,12 +301,22 @@ class TrainWidget(QWidget):
         QTimer.singleShot(STOP_GRACE_MS, abort_if_stuck)
 
     def save_model(self, path: str | Path) -> Path | None:
-        """Save the current model as a checkpoint file; returns the path (None on error)."""
+        """Save the current model as a checkpoint file; returns the path (None on error).
+
+        The weights to restore with go to ``path``; the run's last state (with the
+        optimiser), when there is one, goes beside it (``model.last.ckpt``), so that
+        "Continue" after loading the saved file resumes the same run.
+        """
+        from ...training.checkpoint import copy_last_state
+
         if self.model is None:
             notify_error("There is no model to save yet: train one or load one first.")
             return None
+        source = self.session.model_path or self._loaded_path
         try:
             saved = Path(self.model.save(path))
+            if source is not None:
+                copy_last_state(source, saved)
         except Exception as exc:  # noqa: BLE001
             notify_error(f"Could not save the model: {describe_exception(exc)}")
             return None
