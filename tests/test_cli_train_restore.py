@@ -140,7 +140,7 @@ def test_ctrl_c_saves_checkpoint_and_exits_130(
          "n2n needs even/odd half tomograms.*give --even E.mrc --odd O.mrc"),
         (["--method", "dewedge", "--even", "even.mrc", "--odd", "odd.mrc"], "tilt range"),
         (["--method", "n2v", "--input", "missing.mrc"], "no such file"),
-        (["--method", "n2v", "--even", "even.mrc"], "--odd is missing"),
+        (["--method", "n2v", "--even", "even.mrc"], "1 --even and 0 --odd"),
         (["--method", "n2v", "--input", "full.mrc", "--device", "cuda:9"], "not available"),
         (["--method", "n2v", "--input", "full.mrc", "--steps", "0"], "steps"),
     ],

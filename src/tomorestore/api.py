@@ -17,7 +17,7 @@ Examples
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from .errors import InputError
 from .io import Volume
 from .training.config import (
     TrainConfig,
+    WedgeConfig,
     make_config,
     make_wedge,
     read_config_mapping,
@@ -43,6 +44,52 @@ def _input_volumes(input: Any, even: Any, odd: Any) -> list[Volume]:
     from .io import as_volume, choose_inputs
 
     return [as_volume(item) for item in choose_inputs(input, even, odd)]
+
+
+def _training_data(
+    input: Any,
+    even: Any,
+    odd: Any,
+    inputs: Any,
+    evens: Any,
+    odds: Any,
+    dataset: Any,
+    tilt_angles: Any,
+    tilt_axis: str,
+) -> Any:
+    """``[tomogram]``, ``[even, odd]`` or a list of ``Tomogram`` for the engine."""
+    from .training.dataset import Tomogram, build_dataset
+
+    several = inputs is not None or evens is not None or odds is not None or dataset is not None
+    if several and (input is not None or even is not None or odd is not None):
+        raise InputError(
+            "give one tomogram (input=, or even= and odd=) or a data set (inputs=, evens= "
+            "and odds=, or dataset=), not both."
+        )
+    if isinstance(dataset, (list, tuple)) and all(isinstance(t, Tomogram) for t in dataset):
+        return list(dataset)
+    if not several:
+        if tilt_angles is None:
+            volumes = _input_volumes(input, even, odd)
+            raw_inputs = [input] if input is not None else [even, odd]
+            # A bare array has no voxel size: do not store the 1 Å placeholder in the model.
+            return [
+                volume.data if isinstance(raw, np.ndarray) else volume
+                for raw, volume in zip(raw_inputs, volumes, strict=True)
+            ]
+        from .io import choose_inputs
+
+        items = choose_inputs(input, even, odd)
+        inputs, evens, odds = (items, None, None) if len(items) == 1 else (None, [even], [odd])
+    return build_dataset(
+        inputs=inputs,
+        evens=evens,
+        odds=odds,
+        table=dataset,
+        tilt_range=None,  # the configuration's wedge applies to rows without their own
+        tilt_angles=tilt_angles,
+        tilt_axis=tilt_axis,
+    )
 
 
 def _output_path(out: PathLike | None, *, suffixes: tuple[str, ...] | None = None) -> Path | None:
@@ -143,7 +190,12 @@ def train(
     input: Any = None,
     even: Any = None,
     odd: Any = None,
+    inputs: Sequence[Any] | None = None,
+    evens: Sequence[Any] | None = None,
+    odds: Sequence[Any] | None = None,
+    dataset: Any = None,
     tilt_range: tuple[float, float] | None = None,
+    tilt_angles: Any = None,
     tilt_axis: str | None = None,
     steps: int | None = None,
     batch_size: int | None = None,
@@ -154,6 +206,7 @@ def train(
     seed: int | None = None,
     mask: Any = None,
     resume_from: PathLike | None = None,
+    init: PathLike | None = None,
     progress: bool | Callable[[Any], None] = True,
     config: TrainConfig | dict[str, Any] | PathLike | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -172,9 +225,21 @@ def train(
         One tomogram ``(Z, Y, X)``.
     even, odd : array, Volume or path, optional
         Half tomograms (same shape); required by ``n2n`` and ``dewedge``.
+    inputs : sequence of array, Volume or path, optional
+        A data set of single tomograms: one model trains on all of them.
+    evens, odds : sequence of array, Volume or path, optional
+        A data set of even/odd pairs, matched by position.
+    dataset : path or list of Tomogram, optional
+        A data-set table (YAML or CSV, one row per tomogram with ``input`` or
+        ``even``/``odd`` and ``tilt_range`` or ``tilt_angles``; see
+        :func:`tomorestore.io.read_dataset_table`), or
+        :class:`~tomorestore.training.dataset.Tomogram` objects.
     tilt_range : (float, float), optional
         Tilt range in degrees (e.g. ``(-60, 60)``; asymmetric allowed); required by
         ``dewedge`` and ``ei``.
+    tilt_angles : path or sequence of paths, optional
+        IMOD ``.tlt``/``.rawtlt`` or SerialEM ``.mdoc`` files instead of ``tilt_range``:
+        one for all tomograms or one per tomogram.
     tilt_axis : {"Y", "X"}, optional
         Tilt axis of the tilt series (default Y, the second array axis).
     steps, batch_size, patch_size, learning_rate : optional
@@ -190,7 +255,10 @@ def train(
         Where to sample training sub-tomograms (non-zero = allowed; same shape).
         Default: found automatically.
     resume_from : path, optional
-        A checkpoint to continue training from.
+        A checkpoint to continue training from (its run: steps, optimiser, data).
+    init : path, optional
+        A trained model to fine-tune on this data (same method; its network is used; a
+        fresh optimiser and step count).
     progress : bool or callable
         True draws a progress bar on stderr; a callable receives every training event.
     config : TrainConfig, dict or YAML path, optional
@@ -223,11 +291,13 @@ def train(
     from .training.engine import train_events
     from .training.events import Finished
 
+    if tilt_angles is not None and tilt_range is not None:
+        raise InputError("give tilt_range= or tilt_angles=, not both.")
     resolved = build_config(
         method,
         config=config,
         tilt_range=tilt_range,
-        tilt_axis=tilt_axis,
+        tilt_axis=None if tilt_angles is not None else tilt_axis,
         method_params=method_params,
         steps=steps,
         batch_size=batch_size,
@@ -236,13 +306,8 @@ def train(
         device=device,
         seed=seed,
     )
-    volumes = _input_volumes(input, even, odd)
-    raw_inputs = [input] if input is not None else [even, odd]
-    # A bare array has no voxel size: do not store the 1 Å placeholder in the model.
-    halves = [
-        volume.data if isinstance(raw, np.ndarray) else volume
-        for raw, volume in zip(raw_inputs, volumes, strict=True)
-    ]
+    axis = tilt_axis or (resolved.wedge.tilt_axis if resolved.wedge is not None else "Y")
+    halves = _training_data(input, even, odd, inputs, evens, odds, dataset, tilt_angles, axis)
     mask_array = None if mask is None else as_volume(mask).data
     checkpoint = _output_path(out)
     callback = progress if callable(progress) else None
@@ -260,6 +325,7 @@ def train(
             checkpoint_path=checkpoint,
             resume_from=resume_from,
             should_stop=should_stop,
+            init_from=init,
         ):
             if bar is not None:
                 bar(event)
@@ -313,6 +379,9 @@ def restore(
     device: str = "auto",
     progress: bool | Callable[[int, int], None] = True,
     should_stop: Callable[[], bool] | None = None,
+    tilt_range: tuple[float, float] | None = None,
+    tilt_angles: Any = None,
+    tilt_axis: str | None = None,
 ) -> Volume:
     """Restore a tomogram (or its even/odd halves) with a trained model.
 
@@ -326,6 +395,8 @@ def restore(
         Half tomograms (restored separately and combined, e.g. averaged).
     out : path, optional
         Write the result as float32 MRC (atomically) with the input's voxel size and origin.
+        The restoration is then accumulated in the file itself (memory-mapped) and never
+        held in memory: use it, with file inputs, for tomograms of any size.
     tile : int, optional
         Tile edge in voxels (default 96 on CPU, 128 on a GPU; lowered on out-of-memory).
     overlap : float
@@ -336,12 +407,22 @@ def restore(
         True draws a progress bar over tiles; a callable gets ``(done, total)``.
     should_stop : callable, optional
         Returns True to cancel (raises :class:`~tomorestore.errors.Cancelled`).
+    tilt_range : (float, float), optional
+        Tilt range (degrees) of this tomogram when it differs from the training data's:
+        dewedge and ei models wedge-filter each tile with it. Default: the model's.
+    tilt_angles : path or sequence of float, optional
+        Instead of ``tilt_range``: this tomogram's ``.tlt``/``.rawtlt``/``.mdoc`` file (or
+        its angles); the range is their minimum and maximum.
+    tilt_axis : {"Y", "X"}, optional
+        Tilt axis of this tomogram (default: the model's, else Y). Without
+        ``tilt_range`` it needs a model trained with a tilt range.
 
     Returns
     -------
     Volume
         float32 data in the input's intensity units, with the input's voxel size and
-        origin (for a bare array: the model's training voxel size, else 1 Å).
+        origin (for a bare array: the model's training voxel size, else 1 Å). With ``out``
+        the data is the written file, memory-mapped read-only.
 
     Examples
     --------
@@ -349,7 +430,7 @@ def restore(
     >>> volume.voxel_size  # doctest: +SKIP
     (10.0, 10.0, 10.0)
     """
-    from .io import WRITE_SUFFIXES, write_volume
+    from .io import WRITE_SUFFIXES, read_volume
     from .training.progress import tile_progress
 
     if not isinstance(model, RestorationModel):
@@ -357,21 +438,85 @@ def restore(
     raw_inputs = [input] if input is not None else [even, odd]
     volumes = _input_volumes(input, even, odd)
     target = _output_path(out, suffixes=tuple(WRITE_SUFFIXES))
+    wedge = restore_wedge(
+        model, tilt_range=tilt_range, tilt_angles=tilt_angles, tilt_axis=tilt_axis
+    )
     first = volumes[0]
     voxel_size = first.voxel_size
     if isinstance(raw_inputs[0], np.ndarray) and model.voxel_size is not None:
         voxel_size = model.voxel_size
+    settings: dict[str, Any] = {
+        "tile": tile,
+        "overlap": overlap,
+        "device": device,
+        "should_stop": should_stop,
+        "wedge": wedge,
+    }
     with tile_progress(enabled=progress is True) as bar:
         callback = progress if callable(progress) else bar
-        data = model.restore(
-            [v.data for v in volumes],
-            tile=tile,
-            overlap=overlap,
-            device=device,
-            progress=callback,
-            should_stop=should_stop,
-        )
-    result = Volume(data=data, voxel_size=voxel_size, origin=first.origin)
-    if target is not None:
-        write_volume(target, result)
-    return result
+        halves = [v.data for v in volumes]
+        if target is None:
+            data = model.restore(halves, progress=callback, **settings)
+            return Volume(data=data, voxel_size=voxel_size, origin=first.origin)
+        model.restore_to_file(
+            halves, target, voxel_size=voxel_size, origin=first.origin, progress=callback,
+            **settings,
+        )  # fmt: skip
+    written = read_volume(target)
+    return Volume(data=written.data, voxel_size=voxel_size, origin=first.origin)
+
+
+def restore_wedge(
+    model: RestorationModel,
+    *,
+    tilt_range: Any = None,
+    tilt_angles: Any = None,
+    tilt_axis: str | None = None,
+) -> WedgeConfig | None:
+    """The tilt range and axis :func:`restore` uses for one tomogram (None: the model's).
+
+    Parameters
+    ----------
+    model : RestorationModel
+        The trained model (its wedge fills in what is not given).
+    tilt_range : (float, float), optional
+        Tilt range in degrees.
+    tilt_angles : path or sequence of float, optional
+        Instead of ``tilt_range``: an IMOD ``.tlt``/``.rawtlt`` or SerialEM ``.mdoc`` file,
+        or the angles themselves; the range is their minimum and maximum.
+    tilt_axis : {"Y", "X"}, optional
+        Default: the model's, else Y.
+
+    Returns
+    -------
+    WedgeConfig or None
+        None when nothing is given (the model's own wedge applies).
+
+    Raises
+    ------
+    InputError
+        Both ``tilt_range`` and ``tilt_angles``; a bad range or angle file; a tilt axis
+        alone for a model trained without a tilt range.
+    """
+    if tilt_angles is not None:
+        from .io import read_tilt_angles, tilt_range_from_angles
+
+        if tilt_range is not None:
+            raise InputError("give tilt_range= or tilt_angles=, not both.")
+        if isinstance(tilt_angles, (str, os.PathLike)):
+            tilt_range = tilt_range_from_angles(read_tilt_angles(tilt_angles), source=tilt_angles)
+        else:
+            tilt_range = tilt_range_from_angles(tilt_angles)
+    if tilt_range is None and tilt_axis is None:
+        return None
+    stored = model.config.wedge
+    if tilt_range is None:
+        if stored is None:
+            raise InputError(
+                f"a tilt axis was given without a tilt range and the {model.method_name} "
+                "model has none: give the range too, e.g. --tilt-range -60 60 --tilt-axis X "
+                "(tilt_range=(-60, 60), tilt_axis='X')."
+            )
+        tilt_range = (stored.tilt_min, stored.tilt_max)
+    axis = tilt_axis or (stored.tilt_axis if stored is not None else "Y")
+    return make_wedge(tilt_range, str(axis).upper())

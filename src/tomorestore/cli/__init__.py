@@ -16,7 +16,7 @@ from .._version import __version__
 from ..errors import Cancelled, InputError
 
 #: Sub-command modules, in the order ``--help`` lists them.
-COMMAND_MODULES = ("simulate", "train", "restore", "demo")
+COMMAND_MODULES = ("simulate", "train", "restore", "wedge", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

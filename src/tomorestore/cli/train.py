@@ -26,11 +26,25 @@ from .method_options import add_method_parameter_flags, method_help, method_para
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--input`` or ``--even``/``--odd`` (shared by train and restore)."""
-    group = parser.add_argument_group("input (one tomogram, or even/odd halves)")
-    group.add_argument("--input", type=Path, metavar="T.mrc", help="one tomogram")
-    group.add_argument("--even", type=Path, metavar="E.mrc", help="even half tomogram")
-    group.add_argument("--odd", type=Path, metavar="O.mrc", help="odd half tomogram")
+    """The tomograms to train on: ``--input``, ``--even``/``--odd`` lists or ``--dataset``."""
+    group = parser.add_argument_group(
+        "input (one tomogram or even/odd pair; or a data set: several, or a table)"
+    )
+    group.add_argument(
+        "--input", type=Path, nargs="+", metavar="T.mrc", help="one or more tomograms"
+    )
+    group.add_argument(
+        "--even", type=Path, nargs="+", metavar="E.mrc", help="even half tomogram(s)"
+    )
+    group.add_argument(
+        "--odd", type=Path, nargs="+", metavar="O.mrc",
+        help="odd half tomogram(s), matched to --even by position",
+    )  # fmt: skip
+    group.add_argument(
+        "--dataset", type=Path, metavar="SET.yaml",
+        help="a data-set table (YAML or CSV): one row per tomogram with input or even/odd, "
+        "and tilt_range (or tilt_min/tilt_max) or tilt_angles",
+    )  # fmt: skip
     parser.add_argument(
         "--device",
         default=None,
@@ -43,14 +57,26 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_inputs(args: argparse.Namespace) -> None:
-    """Exactly one of ``--input`` or ``--even`` + ``--odd``; files must exist."""
-    from ..io import choose_inputs
-
-    choose_inputs(args.input, args.even, args.odd, flags=True)
-    for flag in ("input", "even", "odd"):
-        path = getattr(args, flag)
-        if path is not None and not path.is_file():
-            raise InputError(f"--{flag} {path}: no such file.")
+    """A tomogram, an even/odd pair, lists of them, or a table; every file must exist."""
+    if args.dataset is not None:
+        if args.input or args.even or args.odd:
+            raise InputError("give --dataset or --input/--even/--odd, not both.")
+        if not args.dataset.is_file():
+            raise InputError(f"--dataset {args.dataset}: no such file.")
+        return
+    if args.input and (args.even or args.odd):
+        raise InputError("give either --input or --even and --odd, not both.")
+    if not args.input and not (args.even or args.odd):
+        raise InputError("no tomogram given: use --input T.mrc, or --even E.mrc --odd O.mrc.")
+    if not args.input and len(args.even or []) != len(args.odd or []):
+        raise InputError(
+            f"{len(args.even or [])} --even and {len(args.odd or [])} --odd files: even/odd "
+            "halves come in pairs, matched by position."
+        )
+    for flag in ("input", "even", "odd", "tilt_angles"):
+        for path in getattr(args, flag, None) or []:
+            if not path.is_file():
+                raise InputError(f"--{flag.replace('_', '-')} {path}: no such file.")
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -82,6 +108,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help=f"tilt range in degrees, -90 < MIN < MAX < 90 (needed by {wedge_methods})",
     )
     parser.add_argument(
+        "--tilt-angles",
+        type=Path,
+        nargs="+",
+        metavar="TLT",
+        help="IMOD .tlt/.rawtlt or SerialEM .mdoc file(s) instead of --tilt-range: one for "
+        "all tomograms or one per tomogram; their min and max are the tilt range",
+    )
+    parser.add_argument(
         "--tilt-axis",
         type=str.upper,
         choices=("Y", "X"),
@@ -101,7 +135,14 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, metavar="S", help="random seed (default 0)")
     parser.add_argument("--mask", type=Path, metavar="M.mrc", help="where to sample (non-zero)")
-    parser.add_argument("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint")
+    parser.add_argument(
+        "--resume", type=Path, metavar="CKPT",
+        help="continue a run from its checkpoint (reads CKPT's .last file when there is one)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--init", type=Path, metavar="CKPT",
+        help="fine-tune: start from this trained model (same method and network) on new data",
+    )  # fmt: skip
     parser.add_argument("--config", type=Path, metavar="cfg.yaml", help="YAML configuration")
     parser.add_argument(
         "--out",
@@ -149,11 +190,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.method is None and args.config is None:
         raise InputError(f"choose a method: --method {{{','.join(method_names())}}}.")
+    if args.tilt_range is not None and args.tilt_angles:
+        raise InputError("give --tilt-range or --tilt-angles, not both.")
     config = build_config(
         args.method,
         config=args.config,
         tilt_range=args.tilt_range,
-        tilt_axis=args.tilt_axis,
+        tilt_axis=None if args.tilt_angles else args.tilt_axis,
         steps=args.steps,
         batch_size=args.batch,
         patch_size=args.patch,
@@ -165,27 +208,32 @@ def run(args: argparse.Namespace) -> int:
     if params:
         config = build_config(config.method, config=config, method_params=params)
     method = config.method
+    several = args.dataset is not None or len(args.input or args.even or []) > 1
     problem = get_method(method).input_problem(
-        n_halves=1 if args.input is not None else 2,
-        has_wedge=config.wedge is not None,
-        advice={
-            "halves": "give --even E.mrc --odd O.mrc",
-            "wedge": "give --tilt-range MIN MAX, e.g. --tilt-range -60 60",
-        },
+        n_halves=1 if args.input else 2,
+        has_wedge=True,  # without a range or tilt-angle file it is estimated from the data
+        advice={"halves": "give --even E.mrc --odd O.mrc"},
     )
-    if problem:
+    if problem and args.dataset is None:
         raise InputError(f"{problem}.")
+    data: dict[str, Any]
+    if several or args.tilt_angles:
+        data = {"inputs": args.input, "evens": args.even, "odds": args.odd,
+                "dataset": args.dataset, "tilt_angles": args.tilt_angles,
+                "tilt_axis": args.tilt_axis}  # fmt: skip
+    else:
+        data = {"input": (args.input or [None])[0], "even": (args.even or [None])[0],
+                "odd": (args.odd or [None])[0]}  # fmt: skip
     tracker = TrainProgress(enabled=not args.quiet, desc=f"training {method}")
     with stop_on_interrupt() as stop:
         try:
             model = train(
                 method,
-                input=args.input,
-                even=args.even,
-                odd=args.odd,
+                **data,
                 mask=args.mask,
                 out=args.out,
                 resume_from=args.resume,
+                init=args.init,
                 config=config,
                 progress=tracker,
                 should_stop=stop.is_set,

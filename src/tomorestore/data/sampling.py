@@ -10,8 +10,10 @@ centred where the foreground mask is true.
 from __future__ import annotations
 
 import math
+import tempfile
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +22,8 @@ from ..errors import InputError
 
 #: Number of fixed crops in the validation set (fewer when the region is small).
 MAX_VALIDATION_CROPS = 8
+#: Replacement halves of this many bytes or more live in memory-mapped scratch files.
+SCRATCH_BYTES = 64 * 2**20
 
 
 class SmallVolumeWarning(UserWarning):
@@ -31,9 +35,11 @@ class PatchSampler:
 
     Parameters
     ----------
-    halves : list of numpy.ndarray
-        One tomogram or ``[even, odd]``: normalised float32 ``(Z, Y, X)`` arrays of one
-        shape.
+    halves : list of array-like
+        One tomogram or ``[even, odd]``: normalised ``(Z, Y, X)`` volumes of one shape —
+        float32 arrays, or array-likes read piece by piece (a
+        :class:`~tomorestore.data.normalized_volume.NormalizedVolume` over a memory map:
+        crops are read from the file, never the whole volume).
     crop_size : int
         Edge of the cubic crops (``method.crop_size(patch_size)``). Volumes smaller than a
         crop along some axis are reflection-padded to the crop size.
@@ -76,6 +82,8 @@ class PatchSampler:
         if not 0.0 <= validation_fraction < 1.0:
             raise InputError(f"validation_fraction must be in [0, 1), got {validation_fraction}.")
         self.crop_size = int(crop_size)
+        self._scratch: tempfile.TemporaryDirectory | None = None
+        self._generation = 0
         self.original_shape: tuple[int, int, int] = tuple(halves[0].shape)  # type: ignore[assignment]
         self._pad = [(0, max(0, self.crop_size - n)) for n in self.original_shape]
         self._halves = [self._padded(h) for h in halves]
@@ -95,9 +103,9 @@ class PatchSampler:
         self._val_corners = self._validation_corners(allowed, seed)
 
     # -- geometry ---------------------------------------------------------------------------
-    def _padded(self, half: np.ndarray) -> np.ndarray:
-        half = np.asarray(half, dtype=np.float32)
-        if any(p[1] for p in self._pad):
+    def _padded(self, half: Any) -> Any:
+        if any(p[1] for p in self._pad):  # smaller than a crop: small enough to load
+            half = np.asarray(half, dtype=np.float32)
             return np.pad(half, self._pad, mode="reflect" if min(half.shape) > 1 else "edge")
         return half
 
@@ -167,8 +175,14 @@ class PatchSampler:
         return list(self._halves)
 
     def set_halves(self, halves: Sequence[Any]) -> None:
-        """Replace the halves (e.g. after a wedge refill); same count and shape required."""
-        new = [np.asarray(h, dtype=np.float32) for h in halves]
+        """Replace the halves (e.g. after a wedge refill); same count and shape required.
+
+        Halves of :data:`SCRATCH_BYTES` or more are moved to memory-mapped scratch files (in
+        the system's temporary folder, ``TMPDIR``; removed with the sampler), so that a
+        data set's refilled halves do not stay in memory.
+        """
+        self._generation += 1
+        new = [self._to_scratch(np.asarray(h, dtype=np.float32), i) for i, h in enumerate(halves)]
         if len(new) != len(self._halves):
             raise InputError(f"expected {len(self._halves)} halves, got {len(new)}.")
         if any(h.shape == self.original_shape for h in new):
@@ -178,6 +192,18 @@ class PatchSampler:
                 f"replacement halves must have shape {self.original_shape} or {self.shape}."
             )
         self._halves = new
+
+    def _to_scratch(self, array: np.ndarray, index: int) -> np.ndarray:
+        if array.nbytes < SCRATCH_BYTES:
+            return array
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="tomorestore-refill-")
+        # two files per half, used in turn: the halves being replaced stay intact
+        path = Path(self._scratch.name) / f"half{index}-{self._generation % 2}.f32"
+        stored = np.memmap(path, dtype=np.float32, mode="w+", shape=array.shape)
+        stored[...] = array
+        stored.flush()
+        return stored
 
     def crops_at(self, corners: np.ndarray) -> np.ndarray:
         """Crops ``(N, H, c, c, c)`` with the given corners from every half."""

@@ -32,6 +32,7 @@ def restore_volume(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     min_size: int | None = None,
+    out: Any = None,
 ) -> np.ndarray:
     """Apply ``model`` to a (Z, Y, X) volume tile by tile (see :func:`predict_tiled`).
 
@@ -49,8 +50,9 @@ def restore_volume(
         on CPUs with bf16 support and on GPUs; output stays float32).
     input_transform : callable, optional
         Applied to each batch of tiles before the network (e.g. a wedge filter).
-    tile, overlap, blend, batch_size, stitch_device, progress, should_stop
-        As in :func:`predict_tiled`.
+    tile, overlap, blend, batch_size, stitch_device, progress, should_stop, out
+        As in :func:`predict_tiled` (``out``: a zero-filled float32 array, e.g. a
+        memory-mapped file, that receives the result).
     min_size : int, optional
         Smallest volume extent and tile edge; default twice the model's ``divisor``
         (if it has one).
@@ -58,7 +60,7 @@ def restore_volume(
     Returns
     -------
     numpy.ndarray
-        float32 (Z, Y, X).
+        float32 (Z, Y, X) (``out`` itself when given).
     """
     if device is None:
         parameter = next(model.parameters(), None)
@@ -93,6 +95,7 @@ def restore_volume(
                 progress=progress,
                 should_stop=should_stop,
                 min_size=min_size,
+                out=out,
             )
     finally:
         model.train(was_training)

@@ -16,6 +16,7 @@ from .oom import (
     release_cached_memory,
     shrink,
 )
+from .slabs import fill_in_slabs
 from .tiling import BLEND_MODES, TileGrid, plan_grid
 
 Predict = Callable[[torch.Tensor], torch.Tensor]
@@ -43,12 +44,16 @@ def predict_tiled(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     min_size: int | None = None,
+    out: Any = None,
 ) -> np.ndarray:
     """Apply ``predict`` to a whole volume in overlapping, blended tiles.
 
     Only one batch of tiles is ever converted to float32 and sent to ``compute_device``, so
     a memory-mapped tomogram of any size can be restored. Borders are reflect-padded by
-    half the overlap so border voxels get context.
+    half the overlap so border voxels get context. Each tile's contribution is weighted by
+    its blending window divided by the (separable) sum of windows, so the output is final
+    as soon as the last tile is added: with ``out`` a memory-mapped file, no full-size
+    array is ever held in memory.
 
     Parameters
     ----------
@@ -77,11 +82,16 @@ def predict_tiled(
         Cancelled` is raised.
     min_size : int, optional
         Smallest allowed volume extent and tile edge (e.g. twice the network divisor).
+    out : array-like (Z, Y, X), optional
+        A writable, **zero-filled** float32 array of the volume's shape (e.g. an
+        ``np.memmap`` of a new file, or a view of one) that receives the result in place;
+        ``stitch_device`` is then not used. It is zeroed again if an out-of-memory error
+        forces a restart with smaller tiles.
 
     Returns
     -------
     numpy.ndarray
-        float32 (Z, Y, X), the blended predictions.
+        float32 (Z, Y, X), the blended predictions (``out`` itself when given).
 
     Raises
     ------
@@ -112,17 +122,21 @@ def predict_tiled(
     stitch = torch.device(stitch_device)
     min_tile = min_size if min_size else DEFAULT_MIN_TILE
 
+    target = None if out is None else _check_out(out, shape)
+
     settings = TileSettings(int(batch_size), tiles)
     while True:
         grid = plan_grid(shape, settings.tile, float(overlap))
         try:
             return _predict_pass(
                 volume, predict, grid, blend, settings.batch_size, compute, stitch,
-                progress, should_stop,
+                progress, should_stop, target,
             )  # fmt: skip
         except _TileTooLarge as too_large:
             cause = too_large.cause
         release_cached_memory()
+        if target is not None:
+            fill_in_slabs(target, 0.0)  # the next pass starts from a clean output
         smaller = shrink(TileSettings(1, settings.tile), min_tile=min_tile)
         if smaller is None:
             raise out_of_memory_error(TileSettings(1, settings.tile), compute, min_tile) from cause
@@ -147,6 +161,20 @@ def _check_volume(volume: Any, min_size: int | None) -> tuple[int, int, int]:
             f"{min_size} voxels for this network; pad the volume or use a shallower network"
         )
     return shape  # type: ignore[return-value]
+
+
+def _check_out(out: Any, shape: tuple[int, int, int]) -> Any:
+    if tuple(getattr(out, "shape", ())) != shape:
+        raise InputError(
+            f"out has shape {tuple(getattr(out, 'shape', ()))}, the volume {shape}: give an "
+            "output array of the volume's shape"
+        )
+    if np.dtype(getattr(out, "dtype", None)) != np.float32:
+        raise InputError(f"out must be a float32 array, got dtype {out.dtype}")
+    flags = getattr(out, "flags", None)
+    if flags is None or not flags.writeable:
+        raise InputError("out is read-only: give a writable array (e.g. np.memmap mode 'w+')")
+    return out
 
 
 def _check_tile(tile: int | Sequence[int], min_size: int | None) -> tuple[int, int, int]:
@@ -191,12 +219,11 @@ def _predict_pass(
     stitch: torch.device,
     progress: Callable[[int, int], None] | None,
     should_stop: Callable[[], bool] | None,
+    out: Any,
 ) -> np.ndarray:
     """One pass over ``grid``; halves ``batch_size`` on out-of-memory errors."""
     shape = tuple(axis.length for axis in grid.axes)
-    wz, wy, wx = (torch.from_numpy(w).to(stitch) for w in grid.windows(blend))
-    window = wz[:, None, None] * wy[None, :, None] * wx[None, None, :]
-    output = torch.zeros(shape, dtype=torch.float32, device=stitch)
+    accumulator = _Accumulator(grid, blend, shape, stitch, out)
     positions = grid.positions
     total = len(positions)
     done = 0
@@ -213,7 +240,7 @@ def _predict_pass(
                 raise ValueError(
                     f"predict returned shape {tuple(y.shape)} for input {tuple(x.shape)}"
                 )
-            y = y.detach().to(device=stitch, dtype=torch.float32)
+            y = y.detach().to(device=accumulator.device, dtype=torch.float32)
         except Exception as error:  # noqa: BLE001 - filtered right below
             if not is_out_of_memory(error):
                 raise
@@ -226,17 +253,67 @@ def _predict_pass(
             batch_size //= 2
             continue
         for k, start in enumerate(chunk):
-            spans = [axis.output_span(s) for axis, s in zip(grid.axes, start, strict=True)]
-            out_index = tuple(span[0] for span in spans)
-            tile_index = tuple(span[1] for span in spans)
-            output[out_index] += y[k, 0][tile_index] * window[tile_index]
+            accumulator.add(start, y[k, 0])
         done += len(chunk)
         if progress is not None:
             progress(done, total)
-    sz, sy, sx = (
-        torch.from_numpy(s.astype(np.float32)).to(stitch) for s in grid.weight_sums(blend)
-    )
-    output /= sz[:, None, None]
-    output /= sy[None, :, None]
-    output /= sx[None, None, :]
-    return output.cpu().numpy()
+    return accumulator.result()
+
+
+class _Accumulator:
+    """Sums the weighted tiles of one pass into a tensor (on the stitch device) or ``out``.
+
+    Each tile is weighted by its window divided by the sum of all windows over the voxel
+    (both separable: three 1D factors per tile), so the sum is the blended result.
+    """
+
+    def __init__(
+        self,
+        grid: TileGrid,
+        blend: str,
+        shape: tuple[int, ...],
+        stitch: torch.device,
+        out: Any,
+    ) -> None:
+        self.out = out
+        self.device = stitch if out is None else torch.device("cpu")
+        self.output = (
+            torch.zeros(shape, dtype=torch.float32, device=stitch) if out is None else None
+        )
+        self.axes = grid.axes
+        self.factors = [
+            _normalised_windows(axis, window, sums, self.device)
+            for axis, window, sums in zip(
+                grid.axes, grid.windows(blend), grid.weight_sums(blend), strict=True
+            )
+        ]
+
+    def add(self, start: tuple[int, int, int], tile: torch.Tensor) -> None:
+        """Add the prediction ``tile`` of the tile at padded position ``start``."""
+        spans = [axis.output_span(s) for axis, s in zip(self.axes, start, strict=True)]
+        out_index = tuple(span[0] for span in spans)
+        tile_index = tuple(span[1] for span in spans)
+        fz, fy, fx = (factors[s] for factors, s in zip(self.factors, start, strict=True))
+        weighted = tile[tile_index] * (fz[:, None, None] * fy[None, :, None] * fx[None, None, :])
+        if self.output is not None:
+            self.output[out_index] += weighted
+        else:
+            self.out[out_index] += weighted.numpy()
+
+    def result(self) -> np.ndarray:
+        """The blended volume (float32 NumPy; ``out`` itself when given)."""
+        if self.output is None:
+            return self.out
+        return self.output.cpu().numpy()
+
+
+def _normalised_windows(
+    axis: Any, window: np.ndarray, sums: np.ndarray, device: torch.device
+) -> dict[int, torch.Tensor]:
+    """Per tile start: the window over the tile's in-volume part divided by the weight sum."""
+    factors = {}
+    for start in axis.starts:
+        out, inside = axis.output_span(start)
+        factor = (window[inside].astype(np.float64) / sums[out]).astype(np.float32)
+        factors[start] = torch.from_numpy(factor).to(device)
+    return factors

@@ -17,11 +17,15 @@ from .rotations import (
     rotation_crop_size,
 )
 from .wedge import MissingWedge, wedge_region_masks
+from .wedge_estimate import WedgeEstimate, describe_estimate, estimate_tilt_range
 
 __all__ = [
     "MissingWedge",
+    "WedgeEstimate",
     "center_crop",
     "cube_rotations",
+    "describe_estimate",
+    "estimate_tilt_range",
     "fourier_correlation",
     "fourier_shell_correlation",
     "frequency_grid",

@@ -44,12 +44,21 @@ def learning_rate_at(step: int, total: int, peak: float, schedule: str = "cosine
 
 
 @dataclass
+class _Part:
+    """One tomogram of the data set, ready to sample from."""
+
+    sampler: PatchSampler
+    method: Any
+    weight: float
+    name: str
+
+
+@dataclass
 class _Run:
     """Everything the loop needs, built and validated before the first event."""
 
     config: TrainConfig
-    method: Any
-    sampler: PatchSampler
+    parts: list[_Part]
     network: Any
     optimizer: Any
     device: Any
@@ -58,6 +67,7 @@ class _Run:
     start_step: int
     history: TrainingHistory
     checkpoint_path: Path | None
+    notes: tuple[str, ...] = ()
 
 
 def _fast_network(network: Any, device: Any, fast: bool) -> Any:
@@ -98,35 +108,100 @@ def _merge_resumed(config: TrainConfig, stored: TrainConfig) -> TrainConfig:
     return stored.model_copy(update=update)
 
 
-def _prepare(
-    config: TrainConfig,
-    halves: Sequence[Any],
-    *,
-    mask: Any,
-    voxel_size: Any,
-    checkpoint_path: Any,
-    resume_from: Any,
-) -> _Run:
-    import torch
+#: Voxels of the tomogram the methods' default budgets were tuned on (64 x 128 x 128).
+REFERENCE_VOXELS = 64 * 128 * 128
+#: The budget grows with the data up to this factor ...
+MAX_DATA_FACTOR = 8.0
+#: ... and is this many times larger on a GPU (steps there take a fraction of a second).
+GPU_FACTOR = 4
 
-    from ..io import check_halves
-    from ..methods import get_method
-    from ..models import build_network, prepare_for_speed
-    from .checkpoint import check_writable, load_checkpoint, resume_source
-    from .device import resolve_device
 
-    inputs = list(halves) if isinstance(halves, (list, tuple)) else [halves]
-    arrays = check_halves(inputs)
-    volume_voxel = next((v.voxel_size for v in inputs if hasattr(v, "voxel_size")), None)
-    resume_path = resume_source(resume_from) if resume_from is not None else None
-    payload = load_checkpoint(resume_path) if resume_path is not None else None
-    if payload is not None:
-        stored = TrainConfig.model_validate(payload["config"])
-        config = _merge_resumed(config, stored)
-    method_cls = get_method(config.method)
+def default_budget(
+    method_steps: int, shapes: Sequence[tuple[int, ...]], device_type: str
+) -> tuple[int, str]:
+    """The default number of steps for this much data on this device, and why.
+
+    The methods' budgets were tuned on one 64 x 128 x 128 tomogram on a 2-core CPU (about
+    10 minutes). More data takes more steps to see (up to :data:`MAX_DATA_FACTOR` times),
+    and a GPU runs :data:`GPU_FACTOR` times as many in a similar time; keep_best (the
+    held-out validation) guards against over-fitting a long run.
+
+    Returns
+    -------
+    steps : int
+    reason : str
+        A sentence for the user ("" when the method's budget is kept).
+    """
+    voxels = sum(math.prod(shape) for shape in shapes)
+    data_factor = min(MAX_DATA_FACTOR, max(1.0, voxels / REFERENCE_VOXELS))
+    device_factor = GPU_FACTOR if device_type == "cuda" else 1
+    steps = int(round(method_steps * data_factor * device_factor / 50.0) * 50) or method_steps
+    if steps == method_steps:
+        return method_steps, ""
+    parts = []
+    if data_factor > 1:
+        parts.append(f"x{data_factor:.2g} for {voxels / 1e6:.3g} M voxels of data")
+    if device_factor > 1:
+        parts.append(f"x{device_factor} on a GPU")
+    return steps, (
+        f"budget {steps} steps (the method's {method_steps} for a 64x128x128 tomogram on a "
+        f"CPU, {', '.join(parts)}; the weights of the lowest validation loss are kept)"
+    )
+
+
+def _fine_tuning(config: TrainConfig, stored: TrainConfig, source: Any) -> TrainConfig:
+    """``config`` with the network of the model fine-tuned from (same method required)."""
+    if config.method != stored.method:
+        raise InputError(
+            f"{source} was trained with {stored.method!r}, not {config.method!r}: fine-tune "
+            f"with --method {stored.method}, or train a new model."
+        )
+    if config.network is not None and config.network != stored.network:
+        raise InputError(
+            f"{source} has the network {stored.network}, not {config.network}: fine-tuning "
+            "keeps the trained network's shape; leave the network settings out."
+        )
+    return config.model_copy(update={"network": stored.network})
+
+
+def _estimated_wedge(volume: Any, name: str, notes: list[str]) -> Any:
+    """The tilt range estimated from ``volume``'s power spectrum, with a note saying so.
+
+    Raises
+    ------
+    InputError
+        When the data show no clear missing wedge (the estimate would be a guess).
+    """
+    from ..physics.wedge_estimate import LOW_CONFIDENCE, describe_estimate, estimate_tilt_range
+    from .config import make_wedge
+
+    estimate = estimate_tilt_range(volume)
+    sentence = describe_estimate(estimate, name)
+    if estimate.confidence < LOW_CONFIDENCE:
+        raise InputError(
+            f"no tilt range was given and the data do not show it clearly: {sentence} "
+            "(e.g. --tilt-range -60 60; tilt_range=(-60, 60) in Python)."
+        )
+    notes.append(sentence)
+    return make_wedge(estimate.tilt_range)
+
+
+def _fitting_patch(requested: int, shapes: list[tuple[int, ...]], divisor: int) -> int:
+    """The largest multiple of ``divisor`` up to ``requested`` that fits every volume."""
+    smallest = min(min(shape) for shape in shapes)
+    fitting = min(requested, smallest) // divisor * divisor
+    if fitting < 8:
+        raise InputError(
+            f"the smallest tomogram axis has {smallest} voxels: too thin for training patches "
+            "of at least 8 voxels; use a thicker volume."
+        )
+    return fitting
+
+
+def _check_method(method_cls: Any, n_halves: int, has_wedge: bool, name: str) -> None:
     problem = method_cls.input_problem(
-        n_halves=len(arrays),
-        has_wedge=config.wedge is not None,
+        n_halves=n_halves,
+        has_wedge=has_wedge,
         advice={
             "halves": "give the even and odd halves (--even E.mrc --odd O.mrc; even=..., "
             "odd=... in Python)",
@@ -134,43 +209,127 @@ def _prepare(
         },
     )
     if problem:
-        raise InputError(f"{problem}.")
-    arrays = [to_method_frame(array, config.wedge) for array in arrays]
-    shape = arrays[0].shape
+        raise InputError(f"{name}: {problem}." if name else f"{problem}.")
+
+
+def _prepare(
+    config: TrainConfig,
+    halves: Any,
+    *,
+    mask: Any,
+    voxel_size: Any,
+    checkpoint_path: Any,
+    resume_from: Any,
+    init_from: Any = None,
+) -> _Run:
+    import torch
+
+    from ..data.normalized_volume import NormalizedVolume
+    from ..io import check_halves
+    from ..methods import get_method
+    from ..models import build_network, prepare_for_speed
+    from .checkpoint import check_writable, load_checkpoint, resume_source
+    from .dataset import as_tomograms, common_voxel_size
+    from .device import resolve_device
+
+    notes: list[str] = []
+    tomograms = as_tomograms(halves, mask=mask)
+    several = len(tomograms) > 1
+    arrays_of = [check_halves(t.halves) for t in tomograms]
+    if len({len(a) for a in arrays_of}) > 1:
+        raise InputError(
+            "mix of single tomograms and even/odd pairs in one data set: give all as pairs "
+            "or all as single tomograms."
+        )
+    volume_voxel = common_voxel_size(tomograms)
+    resume_path = resume_source(resume_from) if resume_from is not None else None
+    payload = load_checkpoint(resume_path) if resume_path is not None else None
+    if payload is not None:
+        stored = TrainConfig.model_validate(payload["config"])
+        config = _merge_resumed(config, stored)
+    initial = None
+    if init_from is not None:
+        if payload is not None:
+            raise InputError("give --init (fine-tune) or --resume (continue), not both.")
+        initial = load_checkpoint(init_from)
+        config = _fine_tuning(config, TrainConfig.model_validate(initial["config"]), init_from)
+        notes.append(f"fine-tuning {Path(init_from).name} (step {initial['step']})")
+    wedges = [t.wedge or config.wedge for t in tomograms]
+    method_cls = get_method(config.method)
+    for index, (t, arrays) in enumerate(zip(tomograms, arrays_of, strict=True)):
+        if wedges[index] is None and method_cls.needs_wedge:
+            wedges[index] = _estimated_wedge(arrays[0], t.name or "the tomogram", notes)
+        _check_method(method_cls, len(arrays), wedges[index] is not None, t.name if several else "")
+    if config.wedge is None and wedges[0] is not None:
+        config = config.model_copy(update={"wedge": wedges[0]})
+    arrays_of = [
+        [to_method_frame(a, wedge) for a in arrays]
+        for arrays, wedge in zip(arrays_of, wedges, strict=True)
+    ]
+    shapes = [arrays[0].shape for arrays in arrays_of]
     device = resolve_device(config.device)
+    steps_given = config.steps is not None
+    patch_given = config.patch_size is not None
     config = resolve_config(config, method_cls, device.type)
     patch = int(config.patch_size)  # type: ignore[arg-type]
-    if patch > min(shape):
-        raise InputError(
-            f"patch {patch} is larger than the volume {tuple(shape)}; use --patch <= "
-            f"{min(shape)} (patch_size in Python)."
+    smallest = min(min(shape) for shape in shapes)
+    if patch > smallest:
+        if patch_given:
+            raise InputError(
+                f"patch {patch} is larger than the volume {tuple(shapes[0])}; use --patch <= "
+                f"{smallest} (patch_size in Python)."
+            )
+        patch = _fitting_patch(patch, shapes, config.network.divisor)  # type: ignore[union-attr]
+        notes.append(
+            f"patch {patch} (the method's default {config.patch_size} is larger than the "
+            f"smallest axis, {smallest} voxels)"
         )
+        config = config.model_copy(update={"patch_size": patch})
+    if not steps_given and payload is None:
+        steps, why = default_budget(int(config.steps), shapes, device.type)  # type: ignore[arg-type]
+        if why:
+            notes.append(why)
+            config = config.model_copy(update={"steps": steps})
     target = check_writable(checkpoint_path) if checkpoint_path is not None else None
-    if mask is not None:
-        user_mask = to_method_frame(getattr(mask, "data", mask), config.wedge)
-        allowed = check_user_mask(user_mask, shape)
+    if payload is not None and not several:
+        normalizations = [Normalization(**payload["normalization"])]
     else:
-        allowed = foreground_mask(arrays[0], patch_size=patch)
-    wedge = config.wedge.method_wedge() if config.wedge is not None else None
-    method = method_cls(config.params, wedge)
-    if payload is not None:
-        normalization = Normalization(**payload["normalization"])
-    else:
-        normalization = Normalization.from_volumes(arrays)
-    normalised = [normalization.apply(a) for a in arrays]
-    sampler = PatchSampler(
-        normalised,
-        crop_size=method.crop_size(patch),
-        mask=allowed,
-        validation_fraction=config.validation_fraction,
-        seed=config.seed,
-    )
+        normalizations = [Normalization.from_volumes(arrays) for arrays in arrays_of]
+    parts = []
+    for t, arrays, wedge, norm in zip(tomograms, arrays_of, wedges, normalizations, strict=True):
+        shape = arrays[0].shape
+        if t.mask is not None:
+            user_mask = to_method_frame(getattr(t.mask, "data", t.mask), wedge)
+            allowed = check_user_mask(user_mask, shape)
+        else:
+            allowed = foreground_mask(arrays[0], patch_size=patch)
+        method = method_cls(config.params, wedge.method_wedge() if wedge is not None else None)
+        sampler = PatchSampler(
+            [NormalizedVolume(a, norm) for a in arrays],
+            crop_size=method.crop_size(patch),
+            mask=allowed,
+            validation_fraction=config.validation_fraction,
+            seed=config.seed,
+        )
+        weight = float(len(sampler.train_corners))
+        parts.append(_Part(sampler=sampler, method=method, weight=weight, name=t.name))
+    if several:
+        sizes = ", ".join(
+            f"{p.name or i + 1} {p.weight / sum(q.weight for q in parts):.0%}"
+            for i, p in enumerate(parts)
+        )
+        notes.append(f"{len(parts)} tomograms, sampled in proportion to their sample: {sizes}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         network = build_network(config.network)
     optimizer_state = None
     start_step = 0
     history = TrainingHistory()
+    if initial is not None:
+        try:
+            network.load_state_dict(initial["state_dict"])
+        except RuntimeError as exc:
+            raise CheckpointError(f"checkpoint {init_from} has unexpected weights: {exc}") from exc
     if payload is not None:
         try:
             network.load_state_dict(payload["state_dict"])
@@ -203,10 +362,13 @@ def _prepare(
         from ..io.volume import as_triple
 
         voxel_size = as_triple(voxel_size, name="voxel_size", positive=True)
+    if several:
+        normalization = Normalization.from_volumes([a for arrays in arrays_of for a in arrays])
+    else:
+        normalization = normalizations[0]
     return _Run(
         config=config,
-        method=method,
-        sampler=sampler,
+        parts=parts,
         network=network,
         optimizer=optimizer,
         device=device,
@@ -215,6 +377,7 @@ def _prepare(
         start_step=start_step,
         history=history,
         checkpoint_path=target,
+        notes=tuple(notes),
     )
 
 
@@ -227,6 +390,7 @@ def train_events(
     checkpoint_path: str | os.PathLike[str] | None = None,
     resume_from: str | os.PathLike[str] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    init_from: str | os.PathLike[str] | None = None,
 ) -> Iterator[Event]:
     """Train a restoration network, yielding progress events.
 
@@ -249,6 +413,10 @@ def train_events(
     should_stop : callable, optional
         Polled before every step; True stops cleanly (checkpoint, then
         ``Finished(stopped=True)``).
+    init_from : path, optional
+        Fine-tune: start from the weights of this trained model (same method; its network
+        shape is used) on the given data, with a fresh optimiser, step 0 and the new data's
+        statistics. Not combined with ``resume_from``.
 
     Yields
     ------
@@ -274,6 +442,7 @@ def train_events(
         voxel_size=voxel_size,
         checkpoint_path=checkpoint_path,
         resume_from=resume_from,
+        init_from=init_from,
     )
     yield from _loop(run, should_stop)
 
@@ -281,8 +450,10 @@ def train_events(
 def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
     import torch
 
-    config, method, sampler, device = run.config, run.method, run.sampler, run.device
+    config, parts, device = run.config, run.parts, run.device
     network, optimizer, history = run.network, run.optimizer, run.history
+    weights = np.array([part.weight for part in parts], dtype=np.float64)
+    weights /= weights.sum()
     total = int(config.steps)  # type: ignore[arg-type]
     batch_size = int(config.batch_size)  # type: ignore[arg-type]
     peak_lr = float(config.learning_rate)  # type: ignore[arg-type]
@@ -325,21 +496,25 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
         return save_checkpoint(run.checkpoint_path, best_model().to_payload()), last
 
     def validate() -> float:
+        """Mean validation loss over the held-out crops of every tomogram."""
         network.eval()
-        crops = sampler.validation_batch()
-        weighted = 0.0
+        weighted, count = 0.0, 0
         with torch.no_grad():
-            for start in range(0, len(crops), batch_size):
-                chunk = torch.from_numpy(crops[start : start + batch_size]).to(device)
-                weighted += float(method.validation_loss(model, chunk)) * len(chunk)
+            for part in parts:
+                crops = part.sampler.validation_batch()
+                for start in range(0, len(crops), batch_size):
+                    chunk = torch.from_numpy(crops[start : start + batch_size]).to(device)
+                    weighted += float(part.method.validation_loss(model, chunk)) * len(chunk)
+                count += len(crops)
         network.train()
-        return weighted / max(1, len(crops))
+        return weighted / max(1, count)
 
     def preview() -> np.ndarray:
+        """The restored central slice of the first tomogram."""
         image = preview_slice(
             network,
-            method,
-            _unpadded(sampler),
+            parts[0].method,
+            _unpadded(parts[0].sampler),
             device=device,
             fast=config.fast,
             normalization=run.normalization,
@@ -347,7 +522,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
         )
         return from_method_frame(image, config.wedge)
 
-    yield Started(total_steps=total, start_step=run.start_step, device=str(device))
+    yield Started(total_steps=total, start_step=run.start_step, device=str(device), notes=run.notes)
     network.train()
     try:
         while step < total:
@@ -357,8 +532,9 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
             step += 1
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate_at(step, total, peak_lr, config.schedule)
-            batch = torch.from_numpy(sampler.train_batch(batch_size, rng)).to(device)
-            loss = method.training_loss(model, batch, generator=generator)
+            part = parts[int(rng.choice(len(parts), p=weights))] if len(parts) > 1 else parts[0]
+            batch = torch.from_numpy(part.sampler.train_batch(batch_size, rng)).to(device)
+            loss = part.method.training_loss(model, batch, generator=generator)
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise InputError(
@@ -372,12 +548,14 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
             yield Step(step=step, total_steps=total, loss=value)
             # nothing trains on a refresh after the last step; after a refresh that
             # replaced the data (dewedge's refill) older validation losses do not compare
-            if step < total and method.refresh(model, sampler, step=step, device=device):
+            if step < total and any(
+                [p.method.refresh(model, p.sampler, step=step, device=device) for p in parts]
+            ):
                 best.forget()
             if step % config.validate_every == 0 or step == total:
                 val_loss = validate()
                 history.record_validation(step, val_loss)
-                if config.keep_best and sampler.n_validation:
+                if config.keep_best and any(p.sampler.n_validation for p in parts):
                     best.offer(network, step, val_loss)
                 yield Validated(step=step, val_loss=val_loss)
             if config.preview_every and step % config.preview_every == 0:

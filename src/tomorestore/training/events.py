@@ -18,11 +18,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Started:
-    """Training is about to run steps ``start_step + 1 .. total_steps`` on ``device``."""
+    """Training is about to run steps ``start_step + 1 .. total_steps`` on ``device``.
+
+    ``notes`` are sentences about what was chosen for the data (a patch size that fits a
+    thin volume, the budget, the data set's tomograms), for the user to read.
+    """
 
     total_steps: int
     start_step: int
     device: str
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,8 @@ class TrainProgress:
             self.device = event.device
             self.last_step = event.start_step
             self.start_time = time.perf_counter()
+            for note in event.notes:  # what was chosen for the data: always said
+                print(f"{self.desc}: {note}", file=sys.stderr)
             if self.enabled:
                 from tqdm.auto import tqdm
 

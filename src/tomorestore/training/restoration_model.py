@@ -16,10 +16,9 @@ from typing import Any, Literal
 import numpy as np
 
 from ..data.normalization import Normalization
-from ..errors import CheckpointError, InputError
-from .config import TrainConfig
+from ..errors import CheckpointError
+from .config import TrainConfig, WedgeConfig
 from .history import TrainingHistory
-from .tilt_frame import from_method_frame, to_method_frame
 
 
 def default_tile(device_type: str) -> int:
@@ -51,6 +50,7 @@ def restore_halves(
     progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
     min_size: int | None = None,
+    outs: Sequence[Any] | None = None,
 ) -> list[np.ndarray]:
     """The one prediction path: restore each half with ``network``, tile by tile.
 
@@ -78,13 +78,19 @@ def restore_halves(
         As in :func:`~tomorestore.inference.predict_tiled`.
     progress : callable, optional
         ``progress(done, total)`` over the tiles of all halves.
+    outs : sequence of array-like, optional
+        One zero-filled, writable float32 array per half (e.g. memory-mapped files) that
+        receives its restoration; default: new arrays in memory.
 
     Returns
     -------
     list of numpy.ndarray
-        One float32 restoration per half, in normalised units.
+        One float32 restoration per half, in normalised units (the ``outs`` when given).
     """
     from ..inference import restore_volume
+
+    if outs is not None and len(outs) != len(arrays):
+        raise ValueError(f"{len(outs)} output arrays for {len(arrays)} halves")
 
     if normalization is None:
         transform = method.predict_input
@@ -107,6 +113,7 @@ def restore_halves(
             progress=_offset_progress(progress, index, len(arrays)),
             should_stop=should_stop,
             min_size=min_size,
+            out=None if outs is None else outs[index],
         )
         for index, array in enumerate(arrays)
     ]
@@ -260,8 +267,11 @@ class RestorationModel:
         should_stop: Callable[[], bool] | None = None,
         batch_size: int = 1,
         normalization: Literal["input", "model"] = "input",
+        wedge: WedgeConfig | None = None,
     ) -> np.ndarray:
-        """Restore a tomogram (or its even/odd halves) tile by tile.
+        """Restore a tomogram (or its even/odd halves) tile by tile, in memory.
+
+        For tomograms too large for memory use :meth:`restore_to_file`.
 
         Parameters
         ----------
@@ -285,6 +295,10 @@ class RestorationModel:
             ``"input"`` standardises with the robust statistics of the given tomogram (right
             for new tomograms with other intensity scales); ``"model"`` with the training
             statistics.
+        wedge : WedgeConfig, optional
+            Tilt range and axis of this tomogram when they differ from the training data's:
+            dewedge and ei wedge-filter each tile with it, and its tilt axis sets the
+            orientation. None: the model's (:attr:`config` ``.wedge``).
 
         Returns
         -------
@@ -300,6 +314,7 @@ class RestorationModel:
             should_stop=should_stop,
             batch_size=batch_size,
             normalization=normalization,
+            wedge=wedge,
         )
         return combined
 
@@ -314,6 +329,7 @@ class RestorationModel:
         should_stop: Callable[[], bool] | None = None,
         batch_size: int = 1,
         normalization: Literal["input", "model"] = "input",
+        wedge: WedgeConfig | None = None,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Like :meth:`restore`, also returning the restoration of each half.
 
@@ -328,39 +344,94 @@ class RestorationModel:
             One restoration per given half; all float32 ``(Z, Y, X)`` in the input's
             intensity units and orientation.
         """
-        from ..io import check_halves
-        from .device import resolve_device
+        from .restoring import plan_restore, restore_in_memory
 
-        arrays = check_halves(halves)
-        if not 0.0 <= overlap < 1.0:
-            raise InputError(f"overlap must be in [0, 1), got {overlap}; try 0.25.")
-        torch_device = resolve_device(device)
-        if tile is None:
-            tile = default_tile(torch_device.type)
-        if normalization == "input":
-            norm = Normalization.from_volumes(arrays)
-        elif normalization == "model":
-            norm = self.normalization
-        else:
-            raise InputError(f"normalization must be 'input' or 'model', got {normalization!r}.")
-        wedge = self.config.wedge
-        parts = restore_halves(
-            self.network,
-            self.method,
-            [to_method_frame(array, wedge) for array in arrays],
-            device=torch_device,
-            fast=bool(self.config.fast),
-            normalization=norm,
+        plan = plan_restore(
+            self,
+            halves,
             tile=tile,
             overlap=overlap,
+            device=device,
             batch_size=batch_size,
+            normalization=normalization,
+            wedge=wedge,
+        )
+        return restore_in_memory(self.network, plan, progress=progress, should_stop=should_stop)
+
+    def restore_to_file(
+        self,
+        halves: Any,
+        path: str | os.PathLike[str],
+        *,
+        voxel_size: Any = None,
+        origin: Any = None,
+        tile: int | None = None,
+        overlap: float = 0.25,
+        device: Any = "auto",
+        progress: ProgressCallback | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        batch_size: int = 1,
+        normalization: Literal["input", "model"] = "input",
+        wedge: WedgeConfig | None = None,
+    ) -> Path:
+        """Restore straight into a float32 MRC file, with bounded memory.
+
+        The same restoration as :meth:`restore`, but accumulated in the memory-mapped data
+        block of the output file (and a hidden scratch file beside it for the second
+        half), then combined and converted back to the input's units slab by slab: the
+        tomogram is never held in memory, so any size that fits on disk can be restored.
+        The file is written atomically (complete or not at all, also on cancellation).
+
+        Parameters
+        ----------
+        halves : array-like, Volume, or list of 1–2 of them
+            As in :meth:`restore`; memory-mapped inputs keep the memory bounded.
+        path : str or os.PathLike
+            ``.mrc``, ``.rec`` or ``.map`` in an existing folder (replaced if it exists).
+        voxel_size : float or 3 floats, optional
+            Å per voxel ``(Z, Y, X)``; default the model's training voxel size, else 1 Å.
+        origin : 3 floats, optional
+            Origin in Å ``(Z, Y, X)``; default 0.
+        tile, overlap, device, progress, should_stop, batch_size, normalization, wedge
+            As in :meth:`restore`.
+
+        Returns
+        -------
+        pathlib.Path
+            The written file.
+
+        Examples
+        --------
+        >>> model = RestorationModel.load("model.ckpt")  # doctest: +SKIP
+        >>> tomo = read_volume("tomo.mrc")  # memory-mapped  # doctest: +SKIP
+        >>> model.restore_to_file(  # doctest: +SKIP
+        ...     tomo, "tomo_restored.mrc", voxel_size=tomo.voxel_size, origin=tomo.origin
+        ... )
+        """
+        from ..io.volume import as_triple
+        from .restoring import plan_restore, restore_into_file
+
+        if voxel_size is None:
+            voxel_size = self.voxel_size if self.voxel_size is not None else 1.0
+        plan = plan_restore(
+            self,
+            halves,
+            tile=tile,
+            overlap=overlap,
+            device=device,
+            batch_size=batch_size,
+            normalization=normalization,
+            wedge=wedge,
+        )
+        return restore_into_file(
+            self.network,
+            plan,
+            path,
+            voxel_size=as_triple(voxel_size, name="voxel_size", positive=True),
+            origin=as_triple(0.0 if origin is None else origin, name="origin", positive=False),
             progress=progress,
             should_stop=should_stop,
-            min_size=2 * self.config.network.divisor if self.config.network else None,
         )
-        combined = norm.invert_inplace(np.array(self.method.combine(parts), dtype=np.float32))
-        parts = [combined] if len(parts) == 1 else [norm.invert_inplace(p) for p in parts]
-        return from_method_frame(combined, wedge), [from_method_frame(p, wedge) for p in parts]
 
 
 def _offset_progress(

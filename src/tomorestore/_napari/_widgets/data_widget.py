@@ -3,12 +3,14 @@
 It writes the choice to the viewer's :class:`~.shared_state.Session`, where "Train" and
 "Restore" read it. "Show wedge" puts the power spectrum of the tilt plane beside the
 tomogram with the boundary of the measured sector, so the user sees whether the tilt range
-matches the data.
+matches the data. "Estimate" measures the tilt range from the chosen tomogram's (or even
+half's) own power spectrum in a thread worker and fills it in.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,7 +21,7 @@ from ...errors import InputError
 from .config_form import ConfigForm
 from .layer_combo import LAYER_EVENTS, LayerChooser
 from .layer_helpers import check_same_geometry, find_layer, layer_data
-from .notify import describe_exception, guarded, notify_error, notify_info
+from .notify import describe_exception, guarded, notify_error, notify_info, notify_warning
 from .shared_state import DataSelection, session_for
 from .wedge_view import tilt_plane_spectrum, wedge_boundary_lines
 
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 
     import napari
     from napari.layers import Image, Shapes
+
+    from ...physics.wedge_estimate import WedgeEstimate
 
 _NOT_INPUT = ("even", "odd", "truth", "restored", "preview", "disagreement", "spectrum")
 MODES = [("One tomogram", "single"), ("Even/odd halves", "halves")]
@@ -64,6 +68,7 @@ class DataWedgeWidget(QWidget):
     >>> data.set_halves("synthetic even", "synthetic odd")  # doctest: +SKIP
     >>> data.set_tilt_range(-60, 60)  # doctest: +SKIP
     >>> spectrum, outline = data.show_wedge()  # doctest: +SKIP
+    >>> estimate = data.estimate_wedge()  # fills the tilt range  # doctest: +SKIP
     """
 
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
@@ -73,6 +78,8 @@ class DataWedgeWidget(QWidget):
         self._last_warning: str | None = None
         self._quiet = True  # no reaction to changes while building or batching
         self._refreshing = False  # True while the layer list changes the choices
+        self._estimate: tuple[str, WedgeEstimate] | None = None  # (layer name, estimate)
+        self.estimate_worker: Any = None  # the running Estimate worker, if any
         self._build()
         self._connect()
         even, odd = self.even.name, self.odd.name
@@ -143,6 +150,13 @@ class DataWedgeWidget(QWidget):
         )
         for box in (self.wedge_form.tilt_min, self.wedge_form.tilt_max):
             box.native.setSuffix(" °")
+        self.estimate_button = PushButton(
+            name="estimate_wedge",
+            text="Estimate",
+            tooltip="Estimate the tilt range from the tomogram's (or even half's) own power "
+            "spectrum: the measured region holds the power, the missing wedge little. Fills "
+            "in the range when the wedge is clear; the summary shows the confidence.",
+        )
         self.mask = LayerChooser(
             viewer,
             Labels,
@@ -167,6 +181,7 @@ class DataWedgeWidget(QWidget):
                 self.odd.widget,
                 self.wedge_check,
                 self.wedge_form,
+                self.estimate_button,
                 self.mask.widget,
                 self.show_wedge_button,
             ]
@@ -202,6 +217,7 @@ class DataWedgeWidget(QWidget):
             chooser.widget.changed.connect(self._take_tilt_range_from_metadata)
         self.mode.changed.connect(self._take_tilt_range_from_metadata)
         self.show_wedge_button.changed.connect(self._on_show_wedge_clicked)
+        self.estimate_button.changed.connect(self._on_estimate_clicked)
         for name in LAYER_EVENTS:
             getattr(self.viewer.layers.events, name).connect(self.reset_choices)
 
@@ -314,7 +330,123 @@ class DataWedgeWidget(QWidget):
             notify_error(f"Could not show the wedge: {describe_exception(exc)}")
         return None
 
+    def estimate_wedge(self) -> WedgeEstimate | None:
+        """Estimate the tilt range of the chosen tomogram (or even half) here and now.
+
+        The *Estimate* button does the same in a thread worker (:meth:`start_estimate`).
+        A clear estimate (confidence at least 0.5) fills in the tilt range and ticks
+        "tilt range known"; a doubtful one leaves the range as it is and warns.
+
+        Returns
+        -------
+        WedgeEstimate or None
+            The estimate (None, with a notification, when there is no tomogram or the
+            estimate fails).
+        """
+        try:
+            name, data, axis = self._estimate_input()
+            from ...physics.wedge_estimate import estimate_tilt_range
+
+            estimate = estimate_tilt_range(data, tilt_axis=axis)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never raised into Qt
+            notify_error(f"Could not estimate the tilt range: {describe_exception(exc)}")
+            return None
+        self._apply_estimate(name, estimate)
+        return estimate
+
+    def start_estimate(self) -> Any:
+        """Start estimating the tilt range in a napari thread worker; return the worker.
+
+        Only the layer's array (read, never written) and the tilt axis go to the worker;
+        the result is applied as by :meth:`estimate_wedge` when the worker returns.
+        Returns None (with a notification) when there is no tomogram.
+        """
+        from napari.qt.threading import create_worker
+
+        from ...physics.wedge_estimate import estimate_tilt_range
+
+        try:
+            name, data, axis = self._estimate_input()
+        except InputError as exc:
+            notify_error(str(exc))
+            return None
+        worker = create_worker(estimate_tilt_range, data, tilt_axis=axis)
+        worker.returned.connect(partial(self._on_estimated, name))
+        worker.errored.connect(self._on_estimate_failed)
+        worker.finished.connect(self._on_estimate_finished)
+        self.estimate_worker = worker
+        self.estimate_button.enabled = False
+        self.estimate_button.text = "Estimating…"
+        worker.start()
+        return worker
+
     # -- internals ------------------------------------------------------------------------
+
+    def _estimate_input(self) -> tuple[str, Any, str]:
+        """``(layer name, data, tilt axis)`` of the layer to estimate the wedge from."""
+        chooser = self._source_chooser
+        role = "even half" if chooser is self.even else "tomogram"
+        layer = find_layer(self.viewer, chooser.name, role=role)
+        return layer.name, layer_data(layer), str(self.wedge_form.tilt_axis.value)
+
+    def _apply_estimate(self, name: str, estimate: WedgeEstimate) -> None:
+        from ...physics.wedge_estimate import LOW_CONFIDENCE
+
+        found = (
+            f"{estimate.tilt_min:.1f}° to {estimate.tilt_max:.1f}° about {estimate.tilt_axis} "
+            f"(confidence {estimate.confidence:.2f})"
+        )
+        if estimate.confidence < LOW_CONFIDENCE:
+            notify_warning(
+                f"{name!r} shows no clear missing wedge in its power spectrum: the best guess, "
+                f"{found}, is too doubtful, so the tilt range was left as it is. Enter it "
+                "from the tilt series (.tlt/.mdoc) or check the tilt axis."
+            )
+            return
+        self._estimate = (name, estimate)
+        self.set_tilt_range(
+            round(estimate.tilt_min, 2), round(estimate.tilt_max, 2), estimate.tilt_axis
+        )
+        notify_info(f"Tilt range of {name!r} estimated from its power spectrum: {found}.")
+
+    def _estimate_note(self, selection: DataSelection) -> str:
+        """Note for the summary, when the range shown is the last estimate's, else ""."""
+        if self._estimate is None or selection.tilt_range is None or not selection.layers:
+            return ""
+        name, estimate = self._estimate
+        same = (
+            name == selection.layers[0]
+            and estimate.tilt_axis == selection.tilt_axis
+            and max(
+                abs(a - b) for a, b in zip(selection.tilt_range, estimate.tilt_range, strict=True)
+            )
+            < 0.01
+        )
+        return f" (estimated, confidence {estimate.confidence:.2f})" if same else ""
+
+    @guarded
+    def _on_estimate_clicked(self, *args: Any) -> None:
+        self.start_estimate()
+
+    @guarded
+    def _on_estimated(self, name: str, estimate: WedgeEstimate) -> None:
+        if self._source_chooser.name != name:  # the user picked another layer meanwhile
+            notify_warning(
+                f"The tilt range estimated for {name!r} was not applied: another layer is "
+                "chosen now. Press Estimate again."
+            )
+            return
+        self._apply_estimate(name, estimate)
+
+    @guarded
+    def _on_estimate_failed(self, exc: BaseException) -> None:
+        notify_error(f"Could not estimate the tilt range: {describe_exception(exc)}")
+
+    @guarded
+    def _on_estimate_finished(self, *args: Any) -> None:
+        self.estimate_worker = None
+        self.estimate_button.enabled = True
+        self.estimate_button.text = "Estimate"
 
     def _validate(self, selection: DataSelection) -> None:
         if selection.has_halves:
@@ -387,7 +519,7 @@ class DataWedgeWidget(QWidget):
         what = " + ".join(repr(n) for n in selection.layers)
         wedge = (
             f"tilt {selection.tilt_range[0]:g}° to {selection.tilt_range[1]:g}° about "
-            f"{selection.tilt_axis}"
+            f"{selection.tilt_axis}{self._estimate_note(selection)}"
             if selection.tilt_range
             else "no wedge"
         )
