@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import Cancelled, InputError
 from .restore_jobs import OUTPUT_SUFFIX, RestoreJob, plan_jobs
+from .run_options import add_run_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -96,15 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument(
         "--overlap", type=float, default=0.25, metavar="F", help="tile overlap in [0, 1) (0.25)"
     )
-    parser.add_argument(
-        "--device",
-        default=None,
-        metavar="DEV",
-        help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:1, mps",
-    )
-    parser.add_argument(
-        "--quiet", action="store_true", help="no progress bars (the summaries are still printed)"
-    )
+    add_run_options(parser)
     parser.set_defaults(func=run)
     return parser
 

@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import InputError
 from ..methods import get_method, method_names
 from .method_options import add_method_parameter_flags, method_help, method_parameters
+from .run_options import add_run_options
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,15 +46,7 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
         help="a data-set table (YAML or CSV): one row per tomogram with input or even/odd, "
         "and tilt_range (or tilt_min/tilt_max) or tilt_angles",
     )  # fmt: skip
-    parser.add_argument(
-        "--device",
-        default=None,
-        metavar="DEV",
-        help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:1, mps",
-    )
-    parser.add_argument(
-        "--quiet", action="store_true", help="no progress bar (the summary is still printed)"
-    )
+    add_run_options(parser)
 
 
 def check_inputs(args: argparse.Namespace) -> None:
