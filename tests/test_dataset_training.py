@@ -220,3 +220,17 @@ def test_missing_tilt_range_is_estimated_from_the_data(tmp_path: Path) -> None:
     assert "confidence" in note
     wedge = model.config.wedge
     assert abs(wedge.tilt_min + 48) <= 5 and abs(wedge.tilt_max - 62) <= 5  # and the sign
+
+
+def test_one_tomogram_with_a_tilt_file_keeps_its_mask(rng, tmp_path: Path) -> None:
+    volume = _pair(rng)[0]
+    (tmp_path / "t.tlt").write_text("-50\n55\n")
+    mask = np.zeros(volume.shape, dtype=np.uint8)
+    mask[8:24, 8:24, 8:24] = 1
+    model = tomorestore.train("n2v", input=volume, tilt_angles=tmp_path / "t.tlt", mask=mask,
+                              steps=1, config=TINY, progress=False)  # fmt: skip
+    assert (model.config.wedge.tilt_min, model.config.wedge.tilt_max) == (-50.0, 55.0)
+    assert model.voxel_size is None  # a bare array: no 1 Å placeholder stored
+    with pytest.raises(InputError, match="cannot apply to several tomograms"):
+        tomorestore.train("n2v", inputs=[volume, volume], mask=mask, steps=1, config=TINY,
+                          progress=False)  # fmt: skip

@@ -58,7 +58,8 @@ def _training_data(
     tilt_axis: str,
 ) -> Any:
     """``[tomogram]``, ``[even, odd]`` or a list of ``Tomogram`` for the engine."""
-    from .training.dataset import Tomogram, build_dataset
+    from .io import choose_inputs
+    from .training.dataset import Tomogram, build_dataset, open_halves
 
     several = inputs is not None or evens is not None or odds is not None or dataset is not None
     if several and (input is not None or even is not None or odd is not None):
@@ -69,17 +70,9 @@ def _training_data(
     if isinstance(dataset, (list, tuple)) and all(isinstance(t, Tomogram) for t in dataset):
         return list(dataset)
     if not several:
-        if tilt_angles is None:
-            volumes = _input_volumes(input, even, odd)
-            raw_inputs = [input] if input is not None else [even, odd]
-            # A bare array has no voxel size: do not store the 1 Å placeholder in the model.
-            return [
-                volume.data if isinstance(raw, np.ndarray) else volume
-                for raw, volume in zip(raw_inputs, volumes, strict=True)
-            ]
-        from .io import choose_inputs
-
         items = choose_inputs(input, even, odd)
+        if tilt_angles is None:
+            return open_halves(items)  # bare arrays stay bare: no 1 Å placeholder
         inputs, evens, odds = (items, None, None) if len(items) == 1 else (None, [even], [odd])
     return build_dataset(
         inputs=inputs,

@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from ..errors import InputError
+from .registry import METHODS
 
 if TYPE_CHECKING:
     import torch
@@ -23,12 +24,6 @@ if TYPE_CHECKING:
 
 VALIDATION_SEED = 20240611
 """Seed of the fixed masks, rotations and swaps used by every ``validation_loss``."""
-
-
-def _registered() -> dict[str, type[Method]]:
-    from .registry import METHODS
-
-    return METHODS
 
 
 def validation_generator() -> torch.Generator:
@@ -126,9 +121,7 @@ class Method(abc.ABC):
         if n_halves not in (1, 2):
             return f"give one tomogram or two halves (even, odd), got {n_halves}"
         if n_halves == 1 and not cls.accepts_single:
-            singles = ", ".join(
-                name for name, other in _registered().items() if other.accepts_single
-            )
+            singles = ", ".join(name for name, other in METHODS.items() if other.accepts_single)
             problem = (
                 f"{cls.name} needs even/odd half tomograms (single-tomogram methods: {singles})"
             )

@@ -164,10 +164,6 @@ class TrainConfig(BaseModel):
         except ValidationError as exc:
             raise ValueError(f"{method} parameters: {describe_validation_error(exc)}") from None
 
-    def method_params(self) -> BaseModel:
-        """The parameter model of :attr:`method` (:attr:`params`)."""
-        return self.params
-
     def to_yaml(self, path: str | Path | None = None) -> str:
         """The configuration as YAML text; also written to ``path`` when given."""
         text = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -8,8 +8,11 @@ intensity statistics, sampling mask and held-out validation slab.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ..errors import InputError
 from .config import WedgeConfig
@@ -56,34 +59,30 @@ def as_tomograms(data: Any, *, mask: Any = None) -> list[Tomogram]:
     Raises
     ------
     InputError
-        For an empty data set, or a mask given with several tomograms.
+        For a mask given with several tomograms (or with one that has its own).
     """
     if isinstance(data, Tomogram):
-        items: Sequence[Any] = [data]
+        items: list[Tomogram] = [data]
     elif isinstance(data, (list, tuple)) and data and all(isinstance(d, Tomogram) for d in data):
         items = list(data)
     else:
         halves = list(data) if isinstance(data, (list, tuple)) else [data]
-        voxel = next((h.voxel_size for h in halves if hasattr(h, "voxel_size")), None)
-        return [Tomogram(halves=halves, mask=mask, voxel_size=voxel)]
-    if not items:
-        raise InputError("the data set is empty: give at least one tomogram.")
+        return [Tomogram(halves=halves, mask=mask, voxel_size=_voxel_size_of(halves))]
     if mask is not None:
-        raise InputError(
-            "a single mask= cannot apply to several tomograms; give each Tomogram its own mask."
-        )
+        if len(items) > 1 or items[0].mask is not None:
+            raise InputError(
+                "a single mask= cannot apply to several tomograms; give each Tomogram its own mask."
+            )
+        items = [replace(items[0], mask=mask)]
     return [
-        t
-        if t.voxel_size is not None
-        else Tomogram(
-            halves=t.halves,
-            wedge=t.wedge,
-            mask=t.mask,
-            name=t.name,
-            voxel_size=next((h.voxel_size for h in t.halves if hasattr(h, "voxel_size")), None),
-        )
+        t if t.voxel_size is not None else replace(t, voxel_size=_voxel_size_of(t.halves))
         for t in items
     ]
+
+
+def _voxel_size_of(halves: Sequence[Any]) -> tuple[float, float, float] | None:
+    """The voxel size of the first half that carries one (a ``Volume``), else None."""
+    return next((h.voxel_size for h in halves if hasattr(h, "voxel_size")), None)
 
 
 def common_voxel_size(tomograms: Sequence[Tomogram]) -> tuple[float, float, float] | None:
@@ -190,8 +189,8 @@ def build_dataset(
     )
     tomograms = []
     for index, (halves, row_range, row_angles, mask) in enumerate(rows):
-        volumes = [as_volume(item) for item in halves]
-        name = _name(halves[0], index)
+        volumes = open_halves(halves)
+        name = Path(halves[0]).name if _is_path(halves[0]) else f"tomogram {index + 1}"
         angles = row_angles if row_angles is not None else angle_files[index]
         if row_range is not None:
             span = row_range
@@ -205,9 +204,7 @@ def build_dataset(
                 wedge=make_wedge(span, tilt_axis),
                 mask=None if mask is None else as_volume(mask).data,
                 name=name,
-                voxel_size=volumes[0].voxel_size
-                if not all(_is_bare_array(item) for item in halves)
-                else None,
+                voxel_size=_voxel_size_of(volumes),
             )
         )
     return tomograms
@@ -216,9 +213,7 @@ def build_dataset(
 def _per_tomogram(files: Any, count: int, flag: str) -> list[Any]:
     if files is None:
         return [None] * count
-    items = (
-        [files] if isinstance(files, (str, bytes)) or hasattr(files, "__fspath__") else list(files)
-    )
+    items = [files] if _is_path(files) else list(files)
     if len(items) == 1:
         return items * count
     if len(items) != count:
@@ -229,15 +224,18 @@ def _per_tomogram(files: Any, count: int, flag: str) -> list[Any]:
     return items
 
 
-def _is_bare_array(item: Any) -> bool:
-    import numpy as np
-
-    return isinstance(item, np.ndarray)
+def _is_path(item: Any) -> bool:
+    return isinstance(item, (str, bytes)) or hasattr(item, "__fspath__")
 
 
-def _name(item: Any, index: int) -> str:
-    if isinstance(item, (str, bytes)) or hasattr(item, "__fspath__"):
-        from pathlib import Path
+def open_halves(items: Sequence[Any]) -> list[Any]:
+    """Paths and ``Volume`` objects as (memory-mapped) ``Volume`` objects, checked.
 
-        return Path(item).name
-    return f"tomogram {index + 1}"
+    NumPy arrays stay bare arrays: they carry no voxel size, and the 1 Å placeholder of
+    :func:`~tomorestore.io.as_volume` must not reach the model.
+    """
+    from ..io import as_volume
+
+    return [
+        as_volume(item).data if isinstance(item, np.ndarray) else as_volume(item) for item in items
+    ]
