@@ -4,11 +4,14 @@ It writes the choice to the viewer's :class:`~.shared_state.Session`, where "Tra
 "Restore" read it. "Show wedge" puts the power spectrum of the tilt plane beside the
 tomogram with the boundary of the measured sector, so the user sees whether the tilt range
 matches the data. "Estimate" measures the tilt range from the chosen tomogram's (or even
-half's) own power spectrum in a thread worker and fills it in.
+half's) own power spectrum in a thread worker and fills it in. The "Data set" section
+collects several tomograms (or even/odd pairs), each with its own tilt range, to train one
+model on all of them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -19,8 +22,10 @@ from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ...errors import InputError
 from .config_form import ConfigForm
+from .dataset_entries import DatasetEntry, check_compatible, entry_from_names
+from .dataset_section import DatasetSection
 from .layer_combo import LAYER_EVENTS, LayerChooser
-from .layer_helpers import check_same_geometry, find_layer, layer_data
+from .layer_helpers import check_same_geometry, find_layer, layer_data, mask_array
 from .notify import describe_exception, guarded, notify_error, notify_info, notify_warning
 from .shared_state import DataSelection, session_for
 from .wedge_view import tilt_plane_spectrum, wedge_boundary_lines
@@ -69,6 +74,7 @@ class DataWedgeWidget(QWidget):
     >>> data.set_tilt_range(-60, 60)  # doctest: +SKIP
     >>> spectrum, outline = data.show_wedge()  # doctest: +SKIP
     >>> estimate = data.estimate_wedge()  # fills the tilt range  # doctest: +SKIP
+    >>> data.set_dataset(["tomo 1", "tomo 2"])  # one model for both  # doctest: +SKIP
     """
 
     def __init__(self, napari_viewer: napari.Viewer, parent: QWidget | None = None) -> None:
@@ -173,6 +179,7 @@ class DataWedgeWidget(QWidget):
             "boundary of the measured sector (yellow lines): the dark missing wedge should "
             "lie outside the sector between the lines.",
         )
+        self.dataset_section = DatasetSection(on_change=self._on_change)
         self.form = Container(
             widgets=[
                 self.mode,
@@ -184,6 +191,7 @@ class DataWedgeWidget(QWidget):
                 self.estimate_button,
                 self.mask.widget,
                 self.show_wedge_button,
+                self.dataset_section,
             ]
         )
         self.summary_label = QLabel()
@@ -218,6 +226,7 @@ class DataWedgeWidget(QWidget):
         self.mode.changed.connect(self._take_tilt_range_from_metadata)
         self.show_wedge_button.changed.connect(self._on_show_wedge_clicked)
         self.estimate_button.changed.connect(self._on_estimate_clicked)
+        self.dataset_section.add_button.changed.connect(self._on_add_clicked)
         for name in LAYER_EVENTS:
             getattr(self.viewer.layers.events, name).connect(self.reset_choices)
 
@@ -225,7 +234,7 @@ class DataWedgeWidget(QWidget):
 
     @property
     def selection(self) -> DataSelection:
-        """The current choice as an immutable :class:`DataSelection` (layer names)."""
+        """The current choice and the data set as an immutable :class:`DataSelection`."""
         halves = self.mode.value == "halves"
         names = (self.even.name, self.odd.name) if halves else (self.tomogram.name,)
         tilt_range = None
@@ -238,7 +247,13 @@ class DataWedgeWidget(QWidget):
             tilt_range=tilt_range,
             tilt_axis=wedge["tilt_axis"],
             mask_layer=self.mask.name,
+            dataset=self.dataset_section.selections(),
         )
+
+    @property
+    def dataset(self) -> tuple[DataSelection, ...]:
+        """The data set's tomograms (empty: none; then Train uses the choice above)."""
+        return self.dataset_section.selections()
 
     def set_single(self, name: str) -> None:
         """Use the image layer ``name`` as one tomogram."""
@@ -288,6 +303,43 @@ class DataWedgeWidget(QWidget):
         with self._batch():
             self._choose(self.mask, name)
 
+    def add_to_dataset(self) -> bool:
+        """Add the chosen tomogram (or even/odd pair) to the data set (the *Add* button).
+
+        It keeps the tilt range, tilt axis and mask set now; adding the same layers again
+        updates them. Returns False (with a notification) when the choice is not valid or
+        does not fit the data set (mixed single/pairs, another voxel size, a tilt range for
+        some tomograms only).
+        """
+        try:
+            entry = self._current_entry()
+            others = [e for e in self.dataset_section.entries if not e.same_layers(entry)]
+            check_compatible(self.viewer, [e.selection for e in [*others, entry]])
+        except InputError as exc:
+            notify_error(str(exc))
+            return False
+        with self._batch():
+            self.dataset_section.put(entry)
+        return True
+
+    def set_dataset(self, names: Sequence[str]) -> bool:
+        """Make the image layers ``names`` the data set, one tomogram each.
+
+        Each tomogram takes the tilt range in its layer's metadata, else the one set now
+        (:meth:`set_tilt_range`); no sampling mask (use :meth:`add_to_dataset` for one).
+        Returns False (with a notification, the data set unchanged) on bad input.
+        """
+        return self._replace_dataset([(name,) for name in names], pairs=False)
+
+    def set_dataset_pairs(self, pairs: Sequence[tuple[str, str]]) -> bool:
+        """Make the ``(even, odd)`` layer pairs the data set; as :meth:`set_dataset`."""
+        return self._replace_dataset([tuple(pair) for pair in pairs], pairs=True)
+
+    def clear_dataset(self) -> None:
+        """Empty the data set (Train and Restore use the choice above again)."""
+        with self._batch():
+            self.dataset_section.set_entries([])
+
     def reset_choices(self, *args: Any) -> None:
         """List the viewer's layers again (napari calls this on layer-list changes)."""
         self._refreshing = True
@@ -296,6 +348,11 @@ class DataWedgeWidget(QWidget):
             with self._batch():
                 for chooser in self._choosers:
                     chooser.reset()
+                dropped = self.dataset_section.prune(list(self.viewer.layers))
+            if dropped:
+                notify_warning(
+                    f"Removed from the data set (a layer was deleted): {', '.join(dropped)}."
+                )
             if self._source_chooser.layer is not source:
                 self._take_tilt_range_from_metadata()
         except RuntimeError as exc:  # the widget's Qt side is already deleted
@@ -381,6 +438,53 @@ class DataWedgeWidget(QWidget):
         return worker
 
     # -- internals ------------------------------------------------------------------------
+
+    def _current_entry(self) -> DatasetEntry:
+        """The chosen layers with the tilt range and mask set now, checked."""
+        selection = self.selection
+        self._validate(selection)
+        layers = tuple(self.viewer.layers[name] for name in selection.layers)
+        mask = None
+        if selection.mask_layer:
+            mask = find_layer(self.viewer, selection.mask_layer, role="mask")
+            mask_array(mask, layers[0].data.shape)  # the tomogram's shape, not empty
+        return DatasetEntry(
+            layers=layers,
+            tilt_range=selection.tilt_range,
+            tilt_axis=selection.tilt_axis,
+            mask=mask,
+        )
+
+    def _replace_dataset(self, items: list[tuple[str, ...]], *, pairs: bool) -> bool:
+        current = self.selection
+        try:
+            odd_ones = [item for item in items if len(item) != (2 if pairs else 1)]
+            if odd_ones:
+                raise InputError(
+                    f"{odd_ones[0]} is not an (even, odd) pair of layer names."
+                    if pairs
+                    else f"{odd_ones[0]} is not one layer name."
+                )
+            entries = [
+                entry_from_names(
+                    self.viewer,
+                    names,
+                    tilt_range=current.tilt_range,
+                    tilt_axis=current.tilt_axis,
+                )
+                for names in items
+            ]
+            check_compatible(self.viewer, [entry.selection for entry in entries])
+        except InputError as exc:
+            notify_error(str(exc))
+            return False
+        with self._batch():
+            self.dataset_section.set_entries(entries)
+        return True
+
+    @guarded
+    def _on_add_clicked(self, *args: Any) -> None:
+        self.add_to_dataset()
 
     def _estimate_input(self) -> tuple[str, Any, str]:
         """``(layer name, data, tilt axis)`` of the layer to estimate the wedge from."""

@@ -43,8 +43,19 @@ def method_problem(method_cls: Any, selection: DataSelection) -> str | None:
     Returns
     -------
     str or None
-        The method's ``input_problem`` plus napari advice; None when it can run.
+        The method's ``input_problem`` plus napari advice; None when it can run (on every
+        tomogram of a data set).
     """
+    for entry in selection.tomograms:
+        problem = _entry_problem(method_cls, entry)
+        if problem is not None:
+            if len(selection.tomograms) > 1:
+                return f"{' + '.join(entry.layers)} of the data set: {problem}"
+            return problem
+    return None
+
+
+def _entry_problem(method_cls: Any, selection: DataSelection) -> str | None:
     n_halves = 2 if selection.has_halves else 1
     has_wedge = selection.tilt_range is not None
     problem = method_cls.input_problem(n_halves=n_halves, has_wedge=has_wedge)

@@ -1,7 +1,8 @@
 """The Restore widget's settings: a magicgui form of ``RestorationModel.restore``'s options.
 
 Tile ("auto": the core's :func:`~tomorestore.training.restoration_model.default_tile` for
-the device), overlap, device and whether to add the even/odd disagreement map.
+the device), overlap, device, whether to add the even/odd disagreement map and, with a data
+set, whether to restore all of its tomograms.
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ OVERLAP_RANGE = (0.0, 0.9)
 """Overlap offered: the core takes [0, 1)."""
 
 
+NAMES = ("tile", "overlap", "device", "disagreement", "whole_dataset")
+
+
 class RestoreForm(Container):
-    """Tile, overlap, device and disagreement, with ``values()`` / ``set_values()``.
+    """Tile, overlap, device, disagreement, whole data set; ``values()``, ``set_values()``.
 
     Attributes
     ----------
@@ -31,6 +35,8 @@ class RestoreForm(Container):
     overlap : magicgui.widgets.FloatSpinBox
     device : magicgui.widgets.ComboBox
     disagreement : magicgui.widgets.CheckBox
+    whole_dataset : magicgui.widgets.CheckBox
+        Restore every tomogram of the data set (enabled while there is one).
     """
 
     def __init__(self) -> None:
@@ -69,16 +75,28 @@ class RestoreForm(Container):
             tooltip="Also add |f(even) - f(odd)| of the two restored halves as a layer: high "
             "values mark where the restoration is not supported by the data.",
         )
-        super().__init__(widgets=[self.tile, self.overlap, self.device, self.disagreement])
+        self.whole_dataset = CheckBox(
+            name="whole_dataset",
+            text="Every tomogram of the data set",
+            value=True,
+            enabled=False,
+            tooltip="With a data set in 'Data and wedge': restore each of its tomograms into "
+            "its own layer, each with its own tilt range. Unticked: only the tomogram (or "
+            "pair) chosen there.",
+        )
+        super().__init__(
+            widgets=[self.tile, self.overlap, self.device, self.disagreement, self.whole_dataset]
+        )
         self.margins = (0, 0, 0, 0)
 
     def values(self) -> dict[str, Any]:
-        """``tile`` (None: automatic), ``overlap``, ``device`` and ``disagreement``."""
+        """The settings by name (``tile`` None: automatic)."""
         return {
             "tile": self.tile.value,
             "overlap": float(self.overlap.value),
             "device": str(self.device.value),
             "disagreement": bool(self.disagreement.value),
+            "whole_dataset": bool(self.whole_dataset.value),
         }
 
     def set_values(self, values: dict[str, Any]) -> None:
@@ -90,9 +108,10 @@ class RestoreForm(Container):
             For an unknown name or a value out of range / not offered.
         """
         for key, value in values.items():
-            if key not in ("tile", "overlap", "device", "disagreement"):
+            if key not in NAMES:
                 raise InputError(
-                    f"unknown parameter {key!r}; use tile, overlap, device or disagreement."
+                    f"unknown parameter {key!r}; use tile, overlap, device, disagreement or "
+                    "whole_dataset."
                 )
             try:
                 if key == "tile":

@@ -2,12 +2,15 @@
 
 The result goes into a NEW layer ``'<source> restored (<method>)'`` on the source's grid
 (scale, translate, units); the source layer is never changed. With even/odd input the
-disagreement of the two restored halves can be added as a reliability map. Restoration runs
-in a napari thread worker and can be cancelled (button, or the progress bar's cancel).
+disagreement of the two restored halves can be added as a reliability map. With a data set
+in "Data and wedge", every tomogram of it is restored in turn, each into its own layer.
+Restoration runs in a napari thread worker and can be cancelled (button, or the progress
+bar's cancel).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +30,15 @@ from .layer_helpers import disagreement_name, restored_name
 from .notify import describe_exception, guarded, notify_error, notify_info
 from .progress_bar import DeferredProgress
 from .restore_form import RestoreForm
-from .shared_state import InputSnapshot, effective_selection, session_for, snapshot_inputs
-from .workers import ProgressRelay, RunController, restore_arrays
+from .shared_state import (
+    DataSelection,
+    InputSnapshot,
+    effective_selection,
+    session_for,
+    snapshot_inputs,
+    snapshot_tomograms,
+)
+from .workers import ProgressRelay, RunController, restore_each
 
 if TYPE_CHECKING:
     import napari
@@ -38,8 +48,27 @@ MODEL_FILTER = "tomorestore model (*.ckpt *.pt);;All files (*)"
 MRC_FILTER = "MRC (*.mrc *.rec *.map)"
 
 
+@dataclass
+class _Run:
+    """One restoration run: its tomograms, model, progress and the layers it added."""
+
+    run_id: int
+    snapshots: list[InputSnapshot]
+    model: Any
+    current: int = 0
+    layers: list[Any] = field(default_factory=list)
+    failed: bool = False
+
+    def name(self, index: int | None = None) -> str:
+        """``'cell'`` or, for several tomograms, ``'cell' (2/3)``."""
+        index = self.current if index is None else index
+        source = repr(self.snapshots[index].source)
+        count = len(self.snapshots)
+        return f"{source} ({index + 1}/{count})" if count > 1 else source
+
+
 class RestoreWidget(QWidget):
-    """Restore the chosen tomogram (or even/odd pair) with the current model.
+    """Restore the chosen tomogram (or even/odd pair), or each of a data set, with the model.
 
     Parameters
     ----------
@@ -50,7 +79,10 @@ class RestoreWidget(QWidget):
     worker : FunctionWorker or None
         The running restoration worker (None when idle).
     result_layer : Image or None
-        The layer added by the last completed restoration.
+        The layer added by the last completed restoration (of a data set: its last
+        tomogram's).
+    result_layers : list of Image
+        Every restored layer of the last run (one per tomogram of a data set).
     disagreement_layer : Image or None
         The even/odd disagreement layer of the last restoration (when asked for).
 
@@ -69,7 +101,9 @@ class RestoreWidget(QWidget):
         self.session = session_for(napari_viewer)
         self.controller = RunController()
         self.result_layer: Image | None = None
+        self.result_layers: list[Image] = []
         self.disagreement_layer: Image | None = None
+        self._run: _Run | None = None
         self.progress = DeferredProgress(self, on_cancel=self.stop)
         self._build()
         self._connect()
@@ -110,6 +144,7 @@ class RestoreWidget(QWidget):
         self.save_button.clicked.connect(self._on_save_clicked)
         self.session.model_changed.connect(self._on_model_changed)
         self.session.selection_changed.connect(self._refresh_data)
+        self.form.whole_dataset.changed.connect(self._refresh_data)
         events = self.viewer.layers.events
         events.inserted.connect(self._refresh_data)
         events.removed.connect(self._refresh_data)
@@ -134,7 +169,10 @@ class RestoreWidget(QWidget):
         return self.session.model
 
     def set_parameters(self, **values: Any) -> None:
-        """Set ``tile`` (None or 0: automatic), ``overlap``, ``device`` or ``disagreement``.
+        """Set ``tile`` (None or 0: automatic), ``overlap``, ``device``, ``disagreement``.
+
+        ``whole_dataset`` (default True) restores every tomogram of the data set made in
+        "Data and wedge" (False: only the tomogram or pair chosen there).
 
         Raises
         ------
@@ -156,7 +194,7 @@ class RestoreWidget(QWidget):
         return model
 
     def start(self) -> bool:
-        """Restore in a background thread; the result becomes a new layer.
+        """Restore in a background thread; each result becomes a new layer.
 
         Returns
         -------
@@ -166,6 +204,7 @@ class RestoreWidget(QWidget):
         if self.running:
             notify_error("A restoration is already running; cancel it first.")
             return False
+        settings = self.form.values()
         try:
             model = self.session.model
             if model is None:
@@ -173,36 +212,35 @@ class RestoreWidget(QWidget):
                     "There is no model: train one in the 'Train' panel or load a model file."
                 )
             selection = effective_selection(self.viewer)
-            snapshot = snapshot_inputs(self.viewer, selection)
+            snapshots, wedges = self._inputs(selection, whole=settings["whole_dataset"])
         except Exception as exc:  # noqa: BLE001 - any failure becomes a notification
             notify_error(describe_exception(exc))
             return False
         run_id, stop_event = self.controller.begin()
         from napari.qt.threading import create_worker
 
-        settings = self.form.values()
-        disagreement = settings["disagreement"] and len(snapshot.halves) == 2
+        self._run = run = _Run(run_id=run_id, snapshots=snapshots, model=model)
         relay = ProgressRelay(self)  # one per run: carries tile progress to this thread
         relay.progressed.connect(partial(self._on_progress, run_id))
         worker = create_worker(
-            restore_arrays,
+            restore_each,
             model,
-            snapshot.halves,
+            [(snapshot.halves, wedge) for snapshot, wedge in zip(snapshots, wedges, strict=True)],
             tile=settings["tile"],
             overlap=settings["overlap"],
             device=settings["device"],
-            disagreement=disagreement,
+            disagreement=settings["disagreement"],
             progress=relay,
             stop_event=stop_event,
             _start_thread=False,
             _ignore_errors=True,  # errors become one notification in _on_error
         )
-        worker.returned.connect(partial(self._on_returned, run_id, snapshot, model))
-        worker.errored.connect(partial(self._on_error, run_id))
-        worker.finished.connect(partial(self._on_finished, run_id, relay))
+        worker.yielded.connect(partial(self._on_yielded, run))
+        worker.errored.connect(partial(self._on_error, run))
+        worker.finished.connect(partial(self._on_finished, run, relay))
         self.controller.attach(worker)
         self.progress.open(0, "Restoring")
-        self.status_label.setText(f"Restoring {snapshot.source!r} with {model.method_name}…")
+        self.status_label.setText(f"Restoring {run.name(0)} with {model.method_name}…")
         self._update_buttons()
         worker.start()
         return True
@@ -232,30 +270,52 @@ class RestoreWidget(QWidget):
 
     # -- handlers (GUI thread) ------------------------------------------------------------
 
-    @guarded
-    def _on_progress(self, run_id: int, done: int, total: int) -> None:
-        if not self.controller.is_current(run_id) or self.controller.stop_event.is_set():
-            return
-        self.progress.set(done, total)
-        self.status_label.setText(f"Restoring: tile {done}/{total}")
+    def _inputs(
+        self, selection: DataSelection, *, whole: bool
+    ) -> tuple[list[InputSnapshot], list[Any]]:
+        """The tomograms to restore and their wedges (None: the model's)."""
+        if not (whole and selection.dataset):
+            return [snapshot_inputs(self.viewer, selection)], [None]
+        from ...training.config import make_wedge
+
+        snapshots = snapshot_tomograms(self.viewer, selection)
+        wedges = [make_wedge(s.selection.tilt_range, s.selection.tilt_axis) for s in snapshots]
+        return snapshots, wedges
 
     @guarded
-    def _on_returned(
-        self, run_id: int, snapshot: InputSnapshot, model: Any, result: dict | None
-    ) -> None:
-        if not self.controller.is_current(run_id) or self.controller.stop_event.is_set():
-            self.status_label.setText("Cancelled.")
+    def _on_progress(self, run_id: int, done: int, total: int) -> None:
+        run = self._run
+        if run is None or run.run_id != run_id or not self._wanted(run_id):
             return
-        if result is None:
-            self.status_label.setText("Cancelled.")
+        self.progress.set(done, total)
+        where = f" {run.name()}" if len(run.snapshots) > 1 else ""
+        self.status_label.setText(f"Restoring{where}: tile {done}/{total}")
+
+    def _wanted(self, run_id: int) -> bool:
+        """True while ``run_id`` is the current run and was not cancelled."""
+        return self.controller.is_current(run_id) and not self.controller.stop_event.is_set()
+
+    @guarded
+    def _on_yielded(self, run: _Run, item: tuple[int, dict | None]) -> None:
+        if not self._wanted(run.run_id):
             return
-        method = model.method_name
+        index, result = item
+        if result is None:  # tomogram ``index`` starts
+            run.current = index
+            if len(run.snapshots) > 1:
+                self.progress.describe(f"Restoring {run.name()}")
+                self.status_label.setText(f"Restoring {run.name()}…")
+            return
+        self._add_result(run, run.snapshots[index], result)
+
+    def _add_result(self, run: _Run, snapshot: InputSnapshot, result: dict) -> None:
+        method = run.model.method_name
         metadata = {
             "tomorestore": {
                 "method": method,
                 "wedge": snapshot.selection.wedge,
                 "model_path": self.session.model_path,
-                "model_step": int(getattr(model, "step", 0)),
+                "model_step": int(getattr(run.model, "step", 0)),
                 "source": list(snapshot.selection.layers),
             }
         }
@@ -266,6 +326,10 @@ class RestoreWidget(QWidget):
             colormap="gray",
             **snapshot.geometry,
         )
+        if not run.layers:  # the run's first result replaces the last run's list
+            self.result_layers = []
+        run.layers.append(self.result_layer)
+        self.result_layers.append(self.result_layer)
         self.disagreement_layer = None
         if "disagreement" in result:
             self.disagreement_layer = self.viewer.add_image(
@@ -276,22 +340,25 @@ class RestoreWidget(QWidget):
                 visible=False,
                 **snapshot.geometry,
             )
-        self.status_label.setText(f"Restored into {self.result_layer.name!r}.")
 
     @guarded
-    def _on_error(self, run_id: int, exc: BaseException) -> None:
-        if self.controller.is_current(run_id):
-            notify_error(f"Restoration failed: {describe_exception(exc)}")
+    def _on_error(self, run: _Run, exc: BaseException) -> None:
+        if self.controller.is_current(run.run_id):
+            run.failed = True
+            where = f" of {run.name()}" if len(run.snapshots) > 1 else ""
+            notify_error(f"Restoration{where} failed: {describe_exception(exc)}")
             self.status_label.setText(f"Failed: {describe_exception(exc)}")
 
     @guarded
-    def _on_finished(self, run_id: int, relay: ProgressRelay) -> None:
+    def _on_finished(self, run: _Run, relay: ProgressRelay) -> None:
         relay.deleteLater()
-        if not self.controller.is_current(run_id):
+        if not self.controller.is_current(run.run_id):
             return
-        self.controller.finished(run_id)
+        self.controller.finished(run.run_id)
         self.progress.close()
         self._update_buttons()
+        if not run.failed:
+            self.status_label.setText(_outcome(run, cancelled=self.controller.stop_event.is_set()))
 
     @guarded
     def _on_model_changed(self, model: Any) -> None:
@@ -313,9 +380,17 @@ class RestoreWidget(QWidget):
         except InputError as exc:
             self.data_label.setText(f"Input: {exc}")
             self.form.disagreement.enabled = False
+            self.form.whole_dataset.enabled = False
         else:
-            self.data_label.setText(f"Input: {' + '.join(selection.layers)}")
-            self.form.disagreement.enabled = selection.has_halves
+            dataset = selection.dataset
+            self.form.whole_dataset.enabled = bool(dataset)
+            if dataset and self.form.whole_dataset.value:
+                names = ", ".join(entry.source for entry in dataset)
+                self.data_label.setText(f"Input: data set of {len(dataset)} ({names})")
+                self.form.disagreement.enabled = dataset[0].has_halves
+            else:
+                self.data_label.setText(f"Input: {' + '.join(selection.layers) or 'none chosen'}")
+                self.form.disagreement.enabled = selection.has_halves
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -357,3 +432,15 @@ def _weights_text(model: Any) -> str:
     if getattr(model, "best_step", None) is not None:
         return f"weights of step {model.best_step} (lowest validation loss)"
     return f"{model.step} steps"
+
+
+def _outcome(run: _Run, *, cancelled: bool) -> str:
+    """The status line after a run: what was restored into which layers, or cancelled."""
+    names = ", ".join(repr(layer.name) for layer in run.layers)
+    if cancelled:
+        if not run.layers:
+            return "Cancelled."
+        return f"Cancelled after {len(run.layers)} of {len(run.snapshots)}; kept {names}."
+    if len(run.snapshots) == 1:
+        return f"Restored into {names}."
+    return f"Restored {len(run.layers)} tomograms into {names}."

@@ -47,6 +47,10 @@ class DataSelection:
         The tilt axis of the tilt series.
     mask_layer : str or None
         A labels layer whose non-zero voxels mark where the sample is.
+    dataset : tuple of DataSelection
+        The tomograms (or even/odd pairs) of a data set, each with its own tilt range and
+        mask; empty when no data set is made. One model trains on all of them, and Restore
+        can restore each. The fields above stay the current choice of the layer choosers.
     """
 
     mode: Literal["single", "halves"] = "single"
@@ -54,11 +58,22 @@ class DataSelection:
     tilt_range: tuple[float, float] | None = None
     tilt_axis: Literal["Y", "X"] = "Y"
     mask_layer: str | None = None
+    dataset: tuple[DataSelection, ...] = ()
 
     @property
     def has_halves(self) -> bool:
         """True for even/odd input."""
         return self.mode == "halves"
+
+    @property
+    def tomograms(self) -> tuple[DataSelection, ...]:
+        """What training uses: the data set's entries, else this choice alone."""
+        return self.dataset or (self,)
+
+    @property
+    def source(self) -> str:
+        """The name outputs of this choice are called after (see :func:`source_name`)."""
+        return source_name(self.layers) if self.layers else ""
 
     @property
     def wedge(self) -> dict[str, Any] | None:
@@ -135,9 +150,9 @@ def session_for(viewer: napari.Viewer) -> Session:
 
 
 def effective_selection(viewer: napari.Viewer) -> DataSelection:
-    """The session's selection, else the active (or only) 3D image layer as one tomogram."""
+    """The session's selection (or data set), else the active (or only) 3D image layer."""
     selection = session_for(viewer).selection
-    if selection is not None and selection.layers:
+    if selection is not None and (selection.layers or selection.dataset):
         return selection
     active = viewer.layers.selection.active
     candidates = image_layers(viewer)
@@ -186,3 +201,44 @@ def snapshot_inputs(viewer: napari.Viewer, selection: DataSelection) -> InputSna
         source=source_name([layer.name for layer in layers]),
         geometry=geometry_kwargs(layers[0]),
     )
+
+
+def snapshot_tomograms(viewer: napari.Viewer, selection: DataSelection) -> list[InputSnapshot]:
+    """Snapshots of every tomogram training uses: the data set's entries, else ``selection``.
+
+    Raises
+    ------
+    InputError
+        What :func:`snapshot_inputs` rejects for any entry, and a data set whose entries
+        do not fit together (:func:`~.dataset_entries.check_compatible`).
+    """
+    from .dataset_entries import check_compatible
+
+    entries = selection.tomograms
+    check_compatible(viewer, entries)
+    return [snapshot_inputs(viewer, entry) for entry in entries]
+
+
+def training_input(snapshots: list[InputSnapshot]) -> tuple[Any, np.ndarray | None]:
+    """``(halves, mask)`` for the core's ``train_events`` from the tomograms' snapshots.
+
+    One tomogram: its halves and mask, as before data sets. Several: a list of the core's
+    :class:`~tomorestore.training.dataset.Tomogram` (each with its own wedge, mask, name
+    and voxel size; plain arrays, safe for a worker thread) and no shared mask.
+    """
+    if len(snapshots) == 1:
+        return snapshots[0].halves, snapshots[0].mask
+    from ...training.config import make_wedge
+    from ...training.dataset import Tomogram
+
+    tomograms = [
+        Tomogram(
+            halves=snapshot.halves,
+            wedge=make_wedge(snapshot.selection.tilt_range, snapshot.selection.tilt_axis),
+            mask=snapshot.mask,
+            name=snapshot.source,
+            voxel_size=snapshot.voxel_size,
+        )
+        for snapshot in snapshots
+    ]
+    return tomograms, None

@@ -2,7 +2,8 @@
 
 The widget only collects settings and shows events: the training loop is the core's
 generator :func:`tomorestore.training.train_events`, run in a napari generator worker
-with an immutable ``TrainConfig`` and numpy copies of the layers. Stop sets the event the
+with an immutable ``TrainConfig`` and numpy copies of the layers (of every tomogram of the
+data set, when "Data and wedge" holds one: one model trains on all of them). Stop sets the event the
 engine polls (it checkpoints and finishes cleanly); closing the widget or the viewer also
 aborts the worker.
 """
@@ -38,7 +39,8 @@ from .shared_state import (
     InputSnapshot,
     effective_selection,
     session_for,
-    snapshot_inputs,
+    snapshot_tomograms,
+    training_input,
 )
 from .train_form import TrainForm
 from .workers import RunController, training_events
@@ -120,6 +122,9 @@ class TrainWidget(QWidget):
         self.save_button = QPushButton("Save model…")
         self.load_button = QPushButton("Load model…")
         self.loss_plot = LossPlot()
+        self.notes_label = QLabel()  # what the engine chose for the data (Started.notes)
+        self.notes_label.setWordWrap(True)
+        self.notes_label.hide()
         self.status_label = QLabel("Idle.")
         self.status_label.setWordWrap(True)
         self.continue_check.setToolTip(
@@ -145,6 +150,7 @@ class TrainWidget(QWidget):
         layout.addLayout(run_row)
         layout.addLayout(model_row)
         layout.addWidget(self.loss_plot)
+        layout.addWidget(self.notes_label)
         layout.addWidget(self.status_label)
         layout.addStretch(1)
 
@@ -230,8 +236,9 @@ class TrainWidget(QWidget):
                 extra_steps = resume_start_step(path)
             else:
                 extra_steps = int(self.model.step)
+        first = selection.tomograms[0]  # a data set's tomograms each bring their own wedge
         return self.form.config(
-            wedge=make_wedge(selection.tilt_range, selection.tilt_axis),
+            wedge=make_wedge(first.tilt_range, first.tilt_axis),
             extra_steps=extra_steps,
         )
 
@@ -252,23 +259,26 @@ class TrainWidget(QWidget):
             if problem:
                 raise InputError(problem)
             config = self.config(selection)
-            snapshot = snapshot_inputs(self.viewer, selection)
+            snapshots = snapshot_tomograms(self.viewer, selection)
+            halves, mask = training_input(snapshots)
             resume_from = self._resume_path()
         except Exception as exc:  # noqa: BLE001 - any failure becomes a notification
             notify_error(describe_exception(exc))
             return False
         run_id, stop_event = self.controller.begin()
+        snapshot = snapshots[0]  # the preview shows the first tomogram
         self._snapshot = snapshot
         self.events = []
         self.loss_plot.clear(config.steps)
+        self.notes_label.hide()
         checkpoint = Path(self._checkpoint_dir.name) / f"{snapshot.source}-{self.method}.ckpt"
         from napari.qt.threading import create_worker
 
         worker = create_worker(
             training_events,
             config,
-            snapshot.halves,
-            mask=snapshot.mask,
+            halves,
+            mask=mask,
             voxel_size=snapshot.voxel_size,
             checkpoint_path=str(checkpoint),
             resume_from=resume_from,
@@ -281,7 +291,12 @@ class TrainWidget(QWidget):
         worker.finished.connect(partial(self._on_finished, run_id))
         self.controller.attach(worker)
         self.progress.open(int(config.steps), f"Training {self.method}")
-        self.status_label.setText(f"Starting {self.method} on {snapshot.source!r}…")
+        what = (
+            f"{len(snapshots)} tomograms ({', '.join(repr(s.source) for s in snapshots)})"
+            if len(snapshots) > 1
+            else repr(snapshot.source)
+        )
+        self.status_label.setText(f"Starting {self.method} on {what}…")
         self._update_buttons()
         worker.start()
         return True
@@ -350,6 +365,9 @@ class TrainWidget(QWidget):
             self._start_step = event.start_step
             self.progress.set(0, event.total_steps - event.start_step)
             self.progress.describe(f"Training {self.method} on {event.device}")
+            notes = "; ".join(event.notes)
+            self.notes_label.setText(f"{notes[:1].upper()}{notes[1:]}.")
+            self.notes_label.setVisible(bool(event.notes))
         elif isinstance(event, ev.Step):
             self.loss_plot.add_loss(event.step, event.loss)
             self.progress.set(event.step - self._start_step)
@@ -429,13 +447,7 @@ class TrainWidget(QWidget):
             self.data_label.setText(f"Data: {exc}")
             selection = None
         else:
-            wedge = (
-                f", tilt {selection.tilt_range[0]:g}° to {selection.tilt_range[1]:g}° "
-                f"about {selection.tilt_axis}"
-                if selection.tilt_range
-                else ", no wedge"
-            )
-            self.data_label.setText(f"Data: {' + '.join(selection.layers)}{wedge}")
+            self.data_label.setText(f"Data: {_describe_data(selection)}")
         self._mark_usable_methods(selection)
 
     def _mark_usable_methods(self, selection: DataSelection | None) -> None:
@@ -491,3 +503,18 @@ class TrainWidget(QWidget):
         self.controller.shutdown()
         self.progress.close()
         super().closeEvent(event)
+
+
+def _describe_data(selection: DataSelection) -> str:
+    """``"cell even + cell odd, tilt -60° to 60° about Y"``, or the data set's size."""
+    entries = selection.tomograms
+    if len(entries) > 1:
+        names = ", ".join(entry.source for entry in entries)
+        return f"data set of {len(entries)} tomograms ({names}), one model for all"
+    entry = entries[0]
+    wedge = (
+        f", tilt {entry.tilt_range[0]:g}° to {entry.tilt_range[1]:g}° about {entry.tilt_axis}"
+        if entry.tilt_range
+        else ", no wedge"
+    )
+    return f"{' + '.join(entry.layers)}{wedge}"

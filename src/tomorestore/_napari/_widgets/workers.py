@@ -33,7 +33,7 @@ class ProgressRelay(QObject):
 
 def training_events(
     config: Any,
-    halves: list[np.ndarray],
+    halves: list[Any],
     *,
     mask: np.ndarray | None,
     voxel_size: tuple[float, float, float],
@@ -41,7 +41,11 @@ def training_events(
     resume_from: str | None,
     stop_event: threading.Event,
 ) -> Iterator[Any]:
-    """Run the core training generator, yielding its events (runs in the worker thread)."""
+    """Run the core training generator, yielding its events (runs in the worker thread).
+
+    ``halves`` is ``[tomogram]``, ``[even, odd]`` or a data set: a list of the core's
+    ``Tomogram`` (numpy arrays inside, nothing of napari).
+    """
     from ...training.engine import train_events
 
     yield from train_events(
@@ -65,12 +69,14 @@ def restore_arrays(
     disagreement: bool,
     progress: Callable[[int, int], None],
     stop_event: threading.Event,
+    wedge: Any = None,
 ) -> dict[str, np.ndarray] | None:
     """Restore a tomogram (or an even/odd pair) with ``model`` (runs in the worker thread).
 
     Both results come from the core's one prediction path
     (``RestorationModel.restore_parts``): the halves share one normalisation and are
-    combined the way the model's method combines them.
+    combined the way the model's method combines them. ``wedge`` (a ``WedgeConfig``) is the
+    tomogram's own tilt range when it differs from the model's (None: the model's).
 
     Returns
     -------
@@ -84,6 +90,7 @@ def restore_arrays(
         "device": device,
         "progress": progress,
         "should_stop": stop_event.is_set,
+        "wedge": wedge,
     }
     try:
         if disagreement and len(halves) == 2:
@@ -92,6 +99,39 @@ def restore_arrays(
         return {"restored": model.restore(list(halves), **kwargs)}
     except Cancelled:
         return None
+
+
+def restore_each(
+    model: Any,
+    jobs: list[tuple[list[np.ndarray], Any]],
+    **settings: Any,
+) -> Iterator[tuple[int, dict[str, np.ndarray] | None]]:
+    """Restore several tomograms one after the other (runs in the worker thread).
+
+    Parameters
+    ----------
+    model : RestorationModel
+    jobs : list of (halves, wedge)
+        Each tomogram's ``[volume]`` or ``[even, odd]`` and its ``WedgeConfig`` (or None).
+    **settings
+        The keyword arguments of :func:`restore_arrays` (tile, overlap, device,
+        disagreement, progress, stop_event).
+
+    Yields
+    ------
+    (int, dict or None)
+        ``(index, None)`` when tomogram ``index`` starts, ``(index, result)`` when it is
+        restored (``result`` as :func:`restore_arrays` returns). A cancel ends the
+        generator without a result for the tomogram in progress.
+    """
+    for index, (halves, wedge) in enumerate(jobs):
+        if settings["stop_event"].is_set():
+            return
+        yield index, None
+        result = restore_arrays(model, halves, wedge=wedge, **settings)
+        if result is None:
+            return
+        yield index, result
 
 
 class RunController:
