@@ -175,6 +175,20 @@ def test_engine_fast_mode_bf16_gives_finite_float_losses(volume: np.ndarray) -> 
     assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
 
 
+@pytest.mark.parametrize(("patch", "fast"), [(16, False), (24, True)])
+def test_a_two_voxel_bottleneck_trains_in_float32(
+    volume: np.ndarray, patch: int, fast: bool
+) -> None:
+    """bf16 gave NaN gradients with a 2³ bottleneck (depth 3, 16-voxel patches): fp32 then."""
+    config = tiny_config(
+        steps=1, patch_size=patch, fast=True, network=NetworkConfig(depth=3, base_channels=8)
+    )
+    events = list(train_events(config, [volume]))
+    notes = " ".join(events[0].notes)
+    assert ("float32 training" in notes) is not fast
+    assert events[-1].model.config.fast is fast
+
+
 def test_engine_halves_method(rng: np.random.Generator) -> None:
     even = rng.standard_normal((32, 32, 32)).astype(np.float32)
     odd = rng.standard_normal((32, 32, 32)).astype(np.float32)

@@ -39,14 +39,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit status."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--"]:  # torchrun … -m tomorestore -- train …
+        argv = argv[1:]
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    args.argv = argv
     try:
         return int(args.func(args) or 0)
     except InputError as exc:
-        print(f"tomorestore {args.command}: error: {exc}", file=sys.stderr)
+        from ..training.distributed import is_main_process
+
+        if is_main_process():  # the other ranks of a DDP run hit the same error
+            print(f"tomorestore {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except Cancelled:
         print(f"tomorestore {args.command}: cancelled", file=sys.stderr)

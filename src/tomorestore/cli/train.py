@@ -5,8 +5,12 @@ Examples::
     tomorestore train --method dewedge --even even.mrc --odd odd.mrc --tilt-range -60 60 \\
         --out model.ckpt
     tomorestore train --method n2v --input tomo.mrc --steps 2000 --out n2v.ckpt
+    tomorestore train --nproc 4 --device cuda --method n2n --even e*.mrc --odd o*.mrc ...
+    torchrun --nproc_per_node 4 -m tomorestore -- train --device cuda ...
 
-Ctrl-C stops cleanly: the checkpoint is written and ``--resume model.ckpt`` continues.
+Ctrl-C (or a SIGTERM, as a cluster's time limit sends) stops cleanly: the checkpoint is
+written and ``--resume model.ckpt`` continues. Under torchrun every process trains (torch
+DDP, ``--batch`` per process); rank 0 alone prints and writes.
 """
 
 from __future__ import annotations
@@ -138,6 +142,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--config", type=Path, metavar="cfg.yaml", help="YAML configuration")
     parser.add_argument(
+        "--nproc", type=int, metavar="N",
+        help="train on N processes (torch DDP through torchrun; one per GPU with --device "
+        "cuda, gloo on the CPU); --batch is per process",
+    )  # fmt: skip
+    parser.add_argument(
         "--out",
         required=True,
         type=Path,
@@ -151,7 +160,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 @contextlib.contextmanager
 def stop_on_interrupt() -> Iterator[threading.Event]:
-    """First Ctrl-C sets the returned event (clean stop); a second one interrupts at once."""
+    """First Ctrl-C or SIGTERM sets the returned event (clean stop); a second interrupts."""
     stop = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield stop
@@ -167,18 +176,26 @@ def stop_on_interrupt() -> Iterator[threading.Event]:
             file=sys.stderr,
         )
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, before in previous.items():
+            signal.signal(sig, before)
 
 
 def run(args: argparse.Namespace) -> int:
     """Train; print a one-line summary; 0 on success, 130 when stopped with Ctrl-C."""
     check_inputs(args)
+    if args.nproc is not None:
+        from .torchrun_launch import check_nproc, run_with_torchrun
+
+        check_nproc(args.nproc, args.device)
+        if args.nproc > 1:
+            return run_with_torchrun(args.argv, args.nproc)
     from ..api import build_config, train
     from ..training.checkpoint import last_checkpoint_path
+    from ..training.distributed import is_main_process
     from ..training.progress import TrainProgress, format_duration
 
     if args.method is None and args.config is None:
@@ -217,7 +234,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         data = {"input": (args.input or [None])[0], "even": (args.even or [None])[0],
                 "odd": (args.odd or [None])[0]}  # fmt: skip
-    tracker = TrainProgress(enabled=not args.quiet, desc=f"training {method}")
+    main_process = is_main_process()
+    tracker = TrainProgress(enabled=not args.quiet, desc=f"training {method}", verbose=main_process)
     with stop_on_interrupt() as stop:
         try:
             model = train(
@@ -233,10 +251,12 @@ def run(args: argparse.Namespace) -> int:
             )
         finally:
             tracker.close()
+    if not main_process:  # rank 0 of a DDP run reports
+        return 130 if stop.is_set() else 0
     last = last_checkpoint_path(args.out)
     summary = (
         f"trained {method} for {tracker.steps_done} steps in "
-        f"{format_duration(tracker.elapsed)} on {tracker.device}, "
+        f"{format_duration(tracker.elapsed)} on {tracker.where}, "
         f"final loss {model.history.recent_loss():.4g}"
     )
     if model.history.val_losses:

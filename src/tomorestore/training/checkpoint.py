@@ -9,7 +9,8 @@ which cannot run code from a foreign file):
 ``method``, ``config`` (the resolved :class:`~tomorestore.training.config.TrainConfig` as a
 dict), ``normalization`` (mean, std), ``voxel_size`` (Z, Y, X in Å or None),
 ``state_dict`` (network weights), ``step`` (the step of these weights), ``best_step``,
-``optimizer_state`` (or None), ``history`` (loss lists).
+``optimizer_state`` (or None), ``history`` (loss lists), ``processes`` and ``backend``
+(how many DDP processes trained it, and their backend; absent in older files: 1).
 
 Training writes two files: ``model.ckpt`` with the weights to restore with (the lowest
 validation loss when ``keep_best``; no optimiser state) and ``model.last.ckpt`` beside it

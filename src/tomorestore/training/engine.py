@@ -22,6 +22,7 @@ import numpy as np
 from ..data import Normalization, PatchSampler, check_user_mask, foreground_mask
 from ..errors import CheckpointError, InputError
 from .config import TrainConfig, resolve_config
+from .distributed import ProcessGroup, process_group, wrap_network
 from .events import Checkpointed, Event, Finished, Preview, Started, Step, Validated
 from .history import TrainingHistory
 from .preview import preview_slice
@@ -68,6 +69,7 @@ class _Run:
     history: TrainingHistory
     checkpoint_path: Path | None
     notes: tuple[str, ...] = ()
+    group: ProcessGroup = ProcessGroup()
 
 
 def _fast_network(network: Any, device: Any, fast: bool) -> Any:
@@ -198,6 +200,25 @@ def _fitting_patch(requested: int, shapes: list[tuple[int, ...]], divisor: int) 
     return fitting
 
 
+#: Under bf16 autocast the deepest level of the U-Net needs at least this many voxels a
+#: side: with a 2-voxel bottleneck (a depth-3 network on 16-voxel patches) about one run in
+#: four gave NaN gradients on a 2-core CPU, never with 3 or more (40 runs each).
+MIN_FAST_BOTTLENECK = 3
+
+
+def _precision_for_patch(config: TrainConfig, patch: int, notes: list[str]) -> TrainConfig:
+    """``config`` in float32 when its patch leaves the network a bf16-unstable bottleneck."""
+    divisor = config.network.divisor  # type: ignore[union-attr]
+    if not config.fast or patch // divisor >= MIN_FAST_BOTTLENECK:
+        return config
+    notes.append(
+        f"float32 training: patch {patch} leaves the {divisor}x-downsampled bottleneck "
+        f"{patch // divisor} voxels wide, too small for bf16 autocast (patch >= "
+        f"{MIN_FAST_BOTTLENECK * divisor} trains in bf16)"
+    )
+    return config.model_copy(update={"fast": False})
+
+
 def _check_method(method_cls: Any, n_halves: int, has_wedge: bool, name: str) -> None:
     problem = method_cls.input_problem(
         n_halves=n_halves,
@@ -221,6 +242,7 @@ def _prepare(
     checkpoint_path: Any,
     resume_from: Any,
     init_from: Any = None,
+    group: ProcessGroup | None = None,
 ) -> _Run:
     import torch
 
@@ -231,6 +253,7 @@ def _prepare(
     from .checkpoint import check_writable, load_checkpoint, resume_source
     from .dataset import as_tomograms, common_voxel_size
     from .device import resolve_device
+    from .distributed import check_device_choice, process_device
 
     notes: list[str] = []
     tomograms = as_tomograms(halves, mask=mask)
@@ -267,7 +290,9 @@ def _prepare(
         for arrays, wedge in zip(arrays_of, wedges, strict=True)
     ]
     shapes = [arrays[0].shape for arrays in arrays_of]
-    device = resolve_device(config.device)
+    group = group or ProcessGroup()
+    check_device_choice(config.device, group)
+    device = process_device(resolve_device(config.device), group)
     steps_given = config.steps is not None
     patch_given = config.patch_size is not None
     config = resolve_config(config, method_cls, device.type)
@@ -285,12 +310,17 @@ def _prepare(
             f"smallest axis, {smallest} voxels)"
         )
         config = config.model_copy(update={"patch_size": patch})
+    config = _precision_for_patch(config, patch, notes)
     if not steps_given and payload is None:
         steps, why = default_budget(int(config.steps), shapes, device.type)  # type: ignore[arg-type]
         if why:
             notes.append(why)
             config = config.model_copy(update={"steps": steps})
     target = check_writable(checkpoint_path) if checkpoint_path is not None else None
+    if group.several:
+        notes.append(group.describe(int(config.batch_size)))  # type: ignore[arg-type]
+        if not group.is_main:
+            target = None  # rank 0 alone writes
     if payload is not None and not several:
         normalizations = [Normalization(**payload["normalization"])]
     else:
@@ -378,6 +408,7 @@ def _prepare(
         history=history,
         checkpoint_path=target,
         notes=tuple(notes),
+        group=group,
     )
 
 
@@ -435,16 +466,20 @@ def train_events(
     >>> for event in train_events(config, [tomogram]):  # doctest: +SKIP
     ...     print(event)
     """
-    run = _prepare(
-        config,
-        halves,
-        mask=mask,
-        voxel_size=voxel_size,
-        checkpoint_path=checkpoint_path,
-        resume_from=resume_from,
-        init_from=init_from,
-    )
-    yield from _loop(run, should_stop)
+    from .device import resolve_device
+
+    with process_group(resolve_device(config.device).type) as group:
+        run = _prepare(
+            config,
+            halves,
+            mask=mask,
+            voxel_size=voxel_size,
+            checkpoint_path=checkpoint_path,
+            resume_from=resume_from,
+            init_from=init_from,
+            group=group,
+        )
+        yield from _loop(run, should_stop)
 
 
 def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
@@ -457,9 +492,17 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
     total = int(config.steps)  # type: ignore[arg-type]
     batch_size = int(config.batch_size)  # type: ignore[arg-type]
     peak_lr = float(config.learning_rate)  # type: ignore[arg-type]
+    procs = run.group
+    # every process trains through DDP (gradients averaged); validation, previews and
+    # dewedge's refill run the bare network, on rank 0 or on each process alone
+    trained = _fast_network(wrap_network(network, device, procs), device, config.fast)
     model = _fast_network(network, device, config.fast)
-    rng = np.random.default_rng([config.seed, run.start_step])
-    generator = torch.Generator().manual_seed(config.seed * 1_000_003 + run.start_step)
+    # each process draws its own sub-tomograms
+    streams = [config.seed, run.start_step] + ([procs.rank] if procs.several else [])
+    rng = np.random.default_rng(streams)
+    generator = torch.Generator().manual_seed(
+        config.seed * 1_000_003 + run.start_step + 7_919 * 1_000_003 * procs.rank
+    )
     step, stopped, saved_step = run.start_step, False, -1
     best = _BestWeights()
 
@@ -472,6 +515,8 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
             step=at_step,
             history=history,
             best_step=best_step,
+            processes=run.group.size,
+            backend=run.group.backend,
         )
 
     def best_model() -> RestorationModel:
@@ -522,11 +567,18 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
         )
         return from_method_frame(image, config.wedge)
 
-    yield Started(total_steps=total, start_step=run.start_step, device=str(device), notes=run.notes)
+    yield Started(
+        total_steps=total,
+        start_step=run.start_step,
+        device=str(device),
+        notes=run.notes,
+        processes=procs.size,
+        backend=procs.backend,
+    )
     network.train()
     try:
         while step < total:
-            if should_stop is not None and should_stop():
+            if procs.any(should_stop is not None and should_stop()):
                 stopped = True
                 break
             step += 1
@@ -534,8 +586,8 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
                 group["lr"] = learning_rate_at(step, total, peak_lr, config.schedule)
             part = parts[int(rng.choice(len(parts), p=weights))] if len(parts) > 1 else parts[0]
             batch = torch.from_numpy(part.sampler.train_batch(batch_size, rng)).to(device)
-            loss = part.method.training_loss(model, batch, generator=generator)
-            value = float(loss.detach())
+            loss = part.method.training_loss(trained, batch, generator=generator)
+            value = procs.mean(float(loss.detach()))
             if not math.isfinite(value):
                 raise InputError(
                     f"training diverged at step {step} (loss {value}); lower the learning "
@@ -552,13 +604,14 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
                 [p.method.refresh(model, p.sampler, step=step, device=device) for p in parts]
             ):
                 best.forget()
-            if step % config.validate_every == 0 or step == total:
+            validating = step % config.validate_every == 0 or step == total
+            if validating and procs.is_main:
                 val_loss = validate()
                 history.record_validation(step, val_loss)
                 if config.keep_best and any(p.sampler.n_validation for p in parts):
                     best.offer(network, step, val_loss)
                 yield Validated(step=step, val_loss=val_loss)
-            if config.preview_every and step % config.preview_every == 0:
+            if config.preview_every and step % config.preview_every == 0 and procs.is_main:
                 yield Preview(step=step, image=preview())
             every = config.checkpoint_every
             if run.checkpoint_path is not None and every and step % every == 0 and step < total:

@@ -21,13 +21,16 @@ class Started:
     """Training is about to run steps ``start_step + 1 .. total_steps`` on ``device``.
 
     ``notes`` are sentences about what was chosen for the data (a patch size that fits a
-    thin volume, the budget, the data set's tomograms), for the user to read.
+    thin volume, the budget, the data set's tomograms), for the user to read. ``processes``
+    is the number of DDP processes training together (``backend`` their process group).
     """
 
     total_steps: int
     start_step: int
     device: str
     notes: tuple[str, ...] = ()
+    processes: int = 1
+    backend: str = ""
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ class TrainProgress:
         False: track the events (for the summary) without drawing a bar.
     desc : str
         Bar label.
+    verbose : bool
+        False: print nothing at all, not even the notes (the other ranks of a DDP run).
 
     Examples
     --------
@@ -42,11 +44,16 @@ class TrainProgress:
     0.5
     """
 
-    def __init__(self, *, enabled: bool = True, desc: str = "training") -> None:
-        self.enabled = enabled
+    def __init__(
+        self, *, enabled: bool = True, desc: str = "training", verbose: bool = True
+    ) -> None:
+        self.enabled = enabled and verbose
+        self.verbose = verbose
         self.desc = desc
         self.bar: Any = None
         self.device = ""
+        self.processes = 1
+        self.backend = ""
         self.last_loss = math.nan
         self.smoothed_loss = math.nan
         self.val_loss = math.nan
@@ -59,9 +66,10 @@ class TrainProgress:
         """Update the bar with one event."""
         if isinstance(event, Started):
             self.device = event.device
+            self.processes, self.backend = event.processes, event.backend
             self.last_step = event.start_step
             self.start_time = time.perf_counter()
-            for note in event.notes:  # what was chosen for the data: always said
+            for note in event.notes if self.verbose else ():  # what was chosen: always said
                 print(f"{self.desc}: {note}", file=sys.stderr)
             if self.enabled:
                 from tqdm.auto import tqdm
@@ -69,7 +77,7 @@ class TrainProgress:
                 self.bar = tqdm(
                     total=event.total_steps,
                     initial=event.start_step,
-                    desc=f"{self.desc} on {event.device}",
+                    desc=f"{self.desc} on {self.where}",
                     unit="step",
                     file=sys.stderr,
                     dynamic_ncols=True,
@@ -100,6 +108,13 @@ class TrainProgress:
         if not math.isnan(self.val_loss):
             postfix["val"] = f"{self.val_loss:.4g}"
         self.bar.set_postfix(postfix, refresh=False)
+
+    @property
+    def where(self) -> str:
+        """``"cpu"``, or ``"2 processes (gloo, cpu)"`` for a DDP run."""
+        if self.processes > 1:
+            return f"{self.processes} processes ({self.backend}, {self.device})"
+        return self.device
 
     @property
     def elapsed(self) -> float:

@@ -139,6 +139,10 @@ class RestorationModel:
         Training and validation losses.
     best_step : int, optional
         Set when these are the weights of the lowest validation loss (``keep_best``).
+    processes : int
+        Number of processes that trained it (torch DDP; 1 for a plain run).
+    backend : str
+        Their process-group backend (``"nccl"``, ``"gloo"``; ``""`` for one process).
 
     Examples
     --------
@@ -153,6 +157,8 @@ class RestorationModel:
     step: int = 0
     history: TrainingHistory = field(default_factory=TrainingHistory, repr=False)
     best_step: int | None = None
+    processes: int = 1
+    backend: str = ""
     _method: Any = field(default=None, repr=False, compare=False)
 
     # -- what it is -------------------------------------------------------------------------
@@ -200,6 +206,8 @@ class RestorationModel:
             "best_step": None if self.best_step is None else int(self.best_step),
             "optimizer_state": optimizer_state,
             "history": self.history.to_dict(),
+            "processes": int(self.processes),
+            "backend": self.backend,
         }
 
     @classmethod
@@ -234,6 +242,8 @@ class RestorationModel:
             step=int(payload["step"]),
             history=TrainingHistory.from_dict(payload.get("history")),
             best_step=None if best is None else int(best),
+            processes=int(payload.get("processes", 1)),
+            backend=str(payload.get("backend", "")),
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
