@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -134,6 +135,8 @@ def predict_tiled(
             )  # fmt: skip
         except _TileTooLarge as too_large:
             cause = too_large.cause
+        # the traceback's frames hold the failed pass's activations: free them first
+        traceback.clear_frames(cause.__traceback__)
         release_cached_memory()
         if target is not None:
             fill_in_slabs(target, 0.0)  # the next pass starts from a clean output
