@@ -76,7 +76,7 @@ def _docks(viewer, *names):
     return [viewer.window.add_plugin_dock_widget("tomorestore", n)[1] for n in names]
 
 
-def test_two_tomograms_train_one_model_and_restore_each(singles_viewer, qtbot, errors):
+def test_two_tomograms_train_one_model_and_restore_each(singles_viewer, qtbot, tmp_path, errors):
     viewer = singles_viewer
     data, train, restore = _docks(viewer, "Data and wedge", "Train", "Restore")
     data.set_tilt_range(None)
@@ -115,6 +115,17 @@ def test_two_tomograms_train_one_model_and_restore_each(singles_viewer, qtbot, e
         np.testing.assert_allclose(layer.data, expected, rtol=1e-5, atol=1e-5)
     assert restore.result_layer is restore.result_layers[-1]
     assert "Restored 2 tomograms" in restore.status_label.text()
+    assert restore.save_button.text() == "Save results as MRC…"
+    saved = restore.save_results(tmp_path)
+    assert [path.name for path in saved] == ["t1_restored_n2v.mrc", "t2_restored_n2v.mrc"]
+    from tomorestore.io import read_volume
+
+    volume = read_volume(saved[1])
+    np.testing.assert_allclose(volume.voxel_size, SCALE, rtol=1e-5)
+    np.testing.assert_allclose(volume.data, restore.result_layers[1].data, atol=1e-6)
+    assert restore.save_results(tmp_path) == []  # never overwritten
+    assert "exists already" in errors[-1]
+    errors.clear()
 
     # only the tomogram chosen above: one more layer, of that tomogram
     data.set_single("t2")
@@ -242,7 +253,7 @@ def test_all_singles_or_all_pairs_and_a_wedge_for_all_or_none(pairs_viewer, erro
     assert len(data.dataset) == 1
 
 
-def test_the_list_follows_the_layers_and_its_buttons(singles_viewer, errors):
+def test_the_list_follows_the_layers_and_its_buttons(singles_viewer, qtbot, errors):
     viewer = singles_viewer
     _add(viewer, "t3", 3)
     data, train = _docks(viewer, "Data and wedge", "Train")
@@ -252,16 +263,15 @@ def test_the_list_follows_the_layers_and_its_buttons(singles_viewer, errors):
     assert [entry.layers for entry in data.dataset] == [("t1",), ("t2 renamed",), ("t3",)]
     assert data.dataset_section.texts()[1] == "'t2 renamed': -60° to 60° about Y"
     warnings: list[str] = []
-    import napari.utils.notifications as notifications
-
-    original = notifications.show_warning
-    notifications.show_warning = warnings.append
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setattr("napari.utils.notifications.show_warning", warnings.append)
     try:
         viewer.layers.remove("t3")
+        assert [entry.layers for entry in data.dataset] == [("t1",), ("t2 renamed",)]
+        qtbot.waitUntil(lambda: bool(warnings), timeout=5000)  # told from the event loop
     finally:
-        notifications.show_warning = original
-    assert [entry.layers for entry in data.dataset] == [("t1",), ("t2 renamed",)]
-    assert warnings and "'t3'" in warnings[-1]
+        monkeypatch.undo()
+    assert "Removed from the data set" in warnings[-1] and "'t3'" in warnings[-1]
     assert data.session.selection.dataset == data.dataset
 
     section = data.dataset_section

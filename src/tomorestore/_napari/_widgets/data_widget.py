@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from magicgui.widgets import CheckBox, Container, PushButton, RadioButtons
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ...errors import InputError
@@ -349,10 +350,8 @@ class DataWedgeWidget(QWidget):
                 for chooser in self._choosers:
                     chooser.reset()
                 dropped = self.dataset_section.prune(list(self.viewer.layers))
-            if dropped:
-                notify_warning(
-                    f"Removed from the data set (a layer was deleted): {', '.join(dropped)}."
-                )
+            if dropped:  # told from the event loop, unless the viewer closed meanwhile
+                QTimer.singleShot(0, partial(self._tell_dropped, dropped))
             if self._source_chooser.layer is not source:
                 self._take_tilt_range_from_metadata()
         except RuntimeError as exc:  # the widget's Qt side is already deleted
@@ -485,6 +484,13 @@ class DataWedgeWidget(QWidget):
     @guarded
     def _on_add_clicked(self, *args: Any) -> None:
         self.add_to_dataset()
+
+    @guarded
+    def _tell_dropped(self, dropped: list[str]) -> None:
+        if len(self.viewer.layers):  # closing the viewer removes every layer first
+            notify_warning(
+                f"Removed from the data set (a layer was deleted): {', '.join(dropped)}."
+            )
 
     def _estimate_input(self) -> tuple[str, Any, str]:
         """``(layer name, data, tilt axis)`` of the layer to estimate the wedge from."""

@@ -10,6 +10,7 @@ bar's cancel).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -268,6 +269,35 @@ class RestoreWidget(QWidget):
         notify_info(f"Saved {layer.name!r} to {written[0]}")
         return Path(written[0])
 
+    def save_results(self, directory: str | Path) -> list[Path]:
+        """Save every restored layer of the last run (one per tomogram) as MRC files.
+
+        Each goes to ``directory/<layer name>.mrc`` with characters other than letters,
+        digits, ``.``, ``-`` and ``_`` replaced (``'t1 restored (n2v)'`` →
+        ``t1_restored_n2v.mrc``), with its voxel size. An existing file is not overwritten
+        (an error notification names it).
+
+        Returns
+        -------
+        list of Path
+            The files written.
+        """
+        layers = self._saveable_results()
+        if not layers:
+            notify_error("There is no restored layer to save: press Restore first.")
+            return []
+        folder = Path(directory)
+        written = []
+        for layer in layers:
+            target = folder / f"{_file_stem(layer.name)}.mrc"
+            if target.exists():
+                notify_error(f"Not saving {layer.name!r}: {target} exists already.")
+                continue
+            path = self.save_result(target, layer)
+            if path is not None:
+                written.append(path)
+        return written
+
     # -- handlers (GUI thread) ------------------------------------------------------------
 
     def _inputs(
@@ -399,6 +429,8 @@ class RestoreWidget(QWidget):
         self.cancel_button.setEnabled(running)
         self.load_button.setEnabled(not running)
         self.save_button.setEnabled(self.result_layer is not None)
+        several = len(self.result_layers) > 1
+        self.save_button.setText("Save results as MRC…" if several else "Save result as MRC…")
 
     @guarded
     def _on_load_clicked(self) -> None:
@@ -406,8 +438,17 @@ class RestoreWidget(QWidget):
         if path:
             self.load_model(path)
 
+    def _saveable_results(self) -> list[Image]:
+        """The last run's restored layers still in the viewer."""
+        return [layer for layer in self.result_layers if layer in self.viewer.layers]
+
     @guarded
     def _on_save_clicked(self) -> None:
+        if len(self._saveable_results()) > 1:
+            folder = QFileDialog.getExistingDirectory(self, "Save restored tomograms in")
+            if folder:
+                self.save_results(folder)
+            return
         default = f"{self.result_layer.name}.mrc" if self.result_layer is not None else ""
         path, _ = QFileDialog.getSaveFileName(self, "Save restored tomogram", default, MRC_FILTER)
         if path:
@@ -432,6 +473,11 @@ def _weights_text(model: Any) -> str:
     if getattr(model, "best_step", None) is not None:
         return f"weights of step {model.best_step} (lowest validation loss)"
     return f"{model.step} steps"
+
+
+def _file_stem(name: str) -> str:
+    """A file name for a layer name: ``'t1 restored (n2v)'`` → ``'t1_restored_n2v'``."""
+    return re.sub(r"[^\w.-]+", "_", name).strip("_") or "restored"
 
 
 def _outcome(run: _Run, *, cancelled: bool) -> str:
