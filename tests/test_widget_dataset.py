@@ -296,3 +296,33 @@ def test_method_problems_name_the_tomogram_of_the_data_set(singles_viewer):
     native = train.form.main.method.native
     tips = {native.itemData(i): native.model().item(i).toolTip() for i in range(native.count())}
     assert tips["dewedge"].startswith("t1 of the data set:")
+
+
+def test_each_tomogram_keeps_its_own_mask(singles_viewer, errors):
+    viewer = singles_viewer
+    inside = np.zeros((32, 32, 32), dtype=np.uint8)
+    inside[8:24] = 1
+    viewer.add_labels(inside, name="t1 sample", scale=SCALE)
+    viewer.add_labels(np.ones((32, 32, 16), dtype=np.uint8), name="thin", scale=SCALE)
+    (data,) = _docks(viewer, "Data and wedge")
+    data.set_tilt_range(None)
+    data.set_single("t1")
+    data.set_mask("t1 sample")
+    assert data.add_to_dataset()
+    data.set_single("t2")
+    data.set_mask("thin")
+    assert not data.add_to_dataset()
+    assert "has shape (32, 32, 16) but the tomogram has shape (32, 32, 32)" in errors[-1]
+    data.set_mask(None)
+    assert data.add_to_dataset()
+    assert [entry.mask_layer for entry in data.dataset] == ["t1 sample", None]
+    assert data.dataset_section.texts()[0] == "'t1': no wedge, mask 't1 sample'"
+
+    from tomorestore._napari._widgets.shared_state import snapshot_tomograms, training_input
+
+    tomograms, mask = training_input(snapshot_tomograms(viewer, data.selection))
+    assert mask is None  # each tomogram carries its own
+    assert [t.name for t in tomograms] == ["t1", "t2"]
+    np.testing.assert_array_equal(tomograms[0].mask, inside != 0)
+    assert tomograms[1].mask is None and tomograms[1].wedge is None
+    assert tomograms[0].voxel_size == SCALE

@@ -330,6 +330,7 @@ class DataWedgeWidget(QWidget):
         (:meth:`set_tilt_range`); no sampling mask (use :meth:`add_to_dataset` for one).
         Returns False (with a notification, the data set unchanged) on bad input.
         """
+        names = [names] if isinstance(names, str) else names  # one name, not its letters
         return self._replace_dataset([(name,) for name in names], pairs=False)
 
     def set_dataset_pairs(self, pairs: Sequence[tuple[str, str]]) -> bool:
