@@ -301,3 +301,35 @@ def test_dewedge_refill_keeps_measured_frequencies_and_takes_the_wedge_from_the_
         assert np.allclose(f_new[mask], f_old[mask], atol=1e-3 * np.abs(f_old).max())
         assert np.allclose(f_new[~mask], f_pred[~mask], atol=2e-2 * np.abs(f_pred).max())
         assert not np.allclose(new, old, atol=1e-3)
+
+
+def test_dewedge_refill_of_large_halves_writes_into_scratch_memory_maps(monkeypatch):
+    """Halves read through NormalizedVolume, refilled in place into the scratch files."""
+    from tomorestore.data import Normalization, sampling
+    from tomorestore.data.normalized_volume import NormalizedVolume
+    from tomorestore.data.sampling import PatchSampler
+
+    gen = np.random.default_rng(1)
+    raw = [gen.normal(3.0, 2.0, size=(20, 40, 36)).astype(np.float32) for _ in range(2)]
+    norm = Normalization(mean=3.0, std=2.0)
+    method = Dewedge(DewedgeParams(refill_every=1, rotations="cube"), WEDGE)
+
+    def refilled_twice(scratch_bytes: int) -> tuple[list, list]:
+        monkeypatch.setattr(sampling, "SCRATCH_BYTES", scratch_bytes)
+        monkeypatch.setattr("tomorestore.methods.dewedge.REFILL_SLAB_VOXELS", 20 * 36 * 7)
+        sampler = PatchSampler(
+            [NormalizedVolume(r, norm) for r in raw], crop_size=16, validation_fraction=0.0
+        )
+        method.refresh(_Shift(), sampler, step=1, device="cpu")
+        first = [np.array(h) for h in sampler.halves]
+        method.refresh(_Shift(), sampler, step=2, device="cpu")
+        return first, sampler.halves
+
+    in_memory_first, in_memory = refilled_twice(2**40)
+    mapped_first, mapped = refilled_twice(1)
+    assert all(isinstance(h, np.memmap) and h.dtype == np.float32 for h in mapped)
+    assert len({h.filename for h in mapped}) == 2  # one file per half, filled in place
+    for a, b in zip(in_memory_first + in_memory, mapped_first + mapped, strict=True):
+        np.testing.assert_allclose(np.asarray(b), a, atol=1e-5)
+    # the first refill's files are not overwritten while they are the halves in use
+    assert not np.allclose(mapped_first[0], np.asarray(mapped[0]), atol=1e-4)

@@ -182,7 +182,10 @@ class PatchSampler:
         data set's refilled halves do not stay in memory.
         """
         self._generation += 1
-        new = [self._to_scratch(np.asarray(h, dtype=np.float32), i) for i, h in enumerate(halves)]
+        new = [
+            self._to_scratch(h if _is_float32_memmap(h) else np.asarray(h, dtype=np.float32), i)
+            for i, h in enumerate(halves)
+        ]
         if len(new) != len(self._halves):
             raise InputError(f"expected {len(self._halves)} halves, got {len(new)}.")
         if any(h.shape == self.original_shape for h in new):
@@ -193,13 +196,35 @@ class PatchSampler:
             )
         self._halves = new
 
-    def _to_scratch(self, array: np.ndarray, index: int) -> np.ndarray:
-        if array.nbytes < SCRATCH_BYTES:
-            return array
+    def next_halves(self) -> list[np.ndarray]:
+        """Zero-filled float32 arrays (unpadded shape) to fill and pass to :meth:`set_halves`.
+
+        Large ones are the memory-mapped scratch files the next :meth:`set_halves` keeps
+        (it takes them as they are, without a copy), so a refill can write its result
+        there slab by slab instead of holding a whole half in memory.
+        """
+        shape = self.original_shape
+        if int(np.prod(shape)) * 4 < SCRATCH_BYTES:
+            return [np.zeros(shape, dtype=np.float32) for _ in self._halves]
+        paths = [self._scratch_path(i, self._generation + 1) for i in range(len(self._halves))]
+        for path in paths:
+            path.unlink(missing_ok=True)  # a new file reads as zeros
+        return [np.memmap(p, dtype=np.float32, mode="w+", shape=shape) for p in paths]
+
+    def _scratch_path(self, index: int, generation: int) -> Path:
         if self._scratch is None:
             self._scratch = tempfile.TemporaryDirectory(prefix="tomorestore-refill-")
         # two files per half, used in turn: the halves being replaced stay intact
-        path = Path(self._scratch.name) / f"half{index}-{self._generation % 2}.f32"
+        return Path(self._scratch.name) / f"half{index}-{generation % 2}.f32"
+
+    def _to_scratch(self, array: np.ndarray, index: int) -> np.ndarray:
+        if array.nbytes < SCRATCH_BYTES:
+            return array
+        path = self._scratch_path(index, self._generation)
+        filename = getattr(array, "filename", None)
+        if filename is not None and Path(filename).resolve() == path.resolve():
+            array.flush()  # type: ignore[attr-defined]
+            return array  # filled in place (next_halves)
         stored = np.memmap(path, dtype=np.float32, mode="w+", shape=array.shape)
         stored[...] = array
         stored.flush()
@@ -242,3 +267,7 @@ class PatchSampler:
     def validation_corners(self) -> np.ndarray:
         """Corners of the fixed validation crops."""
         return self._val_corners.copy()
+
+
+def _is_float32_memmap(array: Any) -> bool:
+    return isinstance(array, np.memmap) and array.dtype == np.float32

@@ -73,28 +73,44 @@ class Dewedge(Method):
         return fourier_weighted_mse(rotated[:, 1] - prediction.float(), weight)
 
     def refresh(self, model: torch.nn.Module, sampler: Any, *, step: int, device: Any) -> bool:
-        """Every ``refill_every`` steps, fill the wedge of each half with ``f`` (in memory).
+        """Every ``refill_every`` steps, fill the wedge of each half with ``f``.
 
         ``v ← F⁻¹[M·F v + (1 − M)·F f(v)]`` on each whole half; the measured frequencies
-        stay those of the data.
+        stay those of the data. The result is written into the sampler's next halves
+        (memory-mapped scratch files for large ones), slab by slab: memory stays bounded.
         """
         every = self.params.refill_every
         if every <= 0 or step <= 0 or step % every:
             return False
-        halves = [np.asarray(h) for h in sampler.halves]
-        shape = getattr(sampler, "original_shape", halves[0].shape)
-        halves = [h[: shape[0], : shape[1], : shape[2]] for h in halves]
+        z, y, x = sampler.original_shape
         tile = max(16, min(64, patch_from_crop(sampler.crop_size)
                            if self.params.rotations == "so3" else sampler.crop_size))  # fmt: skip
-        filled = [refill_wedge(model, h, self, device=device, tile=tile) for h in halves]
-        sampler.set_halves(filled)
+        targets = sampler.next_halves()
+        for half, target in zip(sampler.halves, targets, strict=True):
+            view = half if tuple(half.shape) == (z, y, x) else half[:z, :y, :x]
+            refill_wedge(model, view, self, device=device, tile=tile, out=target)
+        sampler.set_halves(targets)
         return True
 
 
+#: Voxels per slab of the Fourier combination in :func:`refill_wedge` (64 MiB of float32).
+REFILL_SLAB_VOXELS = 16 * 2**20
+
+
 def refill_wedge(
-    model: torch.nn.Module, volume: np.ndarray, method: Method, *, device: Any, tile: int = 64
+    model: torch.nn.Module,
+    volume: Any,
+    method: Method,
+    *,
+    device: Any,
+    tile: int = 64,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """``F⁻¹[M·F v + (1 − M)·F f(v)]`` of a whole volume, ``f`` applied tile by tile.
+
+    The wedge mask ``M`` of a tilt about Y does not depend on ``k_y``, so the 3D filter
+    equals a 2D one on every XZ plane: ``f(v) + F⁻¹_zx[M·F_zx (v − f(v))]``, computed on Y
+    slabs. With ``out`` a memory map, no whole-volume array is held in memory.
 
     Parameters
     ----------
@@ -102,33 +118,51 @@ def refill_wedge(
         The network as the methods see it (the engine's wrapper, which runs bf16 autocast
         when training does); evaluated through
         :func:`~tomorestore.inference.restore_volume`, its mode is restored.
-    volume : numpy.ndarray
-        ``(Z, Y, X)`` normalised volume.
+    volume : array-like
+        ``(Z, Y, X)`` normalised volume (an array, a memory map or a
+        :class:`~tomorestore.data.NormalizedVolume`), read tile by tile and slab by slab.
     method : Method
-        Supplies the wedge and the per-tile input transform.
+        Supplies the wedge (tilt axis Y, the methods' frame) and the per-tile input
+        transform.
     device : torch.device or str
         Where the network runs.
     tile : int
         Tile edge for :func:`tomorestore.inference.predict_tiled`.
+    out : numpy.ndarray, optional
+        A zero-filled float32 array of the volume's shape (e.g. a new ``np.memmap``) to
+        write the result into (default: a new one).
 
     Returns
     -------
     numpy.ndarray
-        float32 volume with the measured frequencies of ``volume`` and the missing ones of
+        ``out``: float32, the measured frequencies of ``volume`` and the missing ones of
         the prediction.
     """
     from ..inference import restore_volume
 
-    prediction = restore_volume(
+    wedge = method.wedge
+    if wedge.tilt_axis != "Y" or wedge.clip_nyquist:
+        raise ValueError("refill_wedge needs a k_y-independent wedge (tilt axis Y, no clip)")
+    z, y, x = (int(n) for n in volume.shape)
+    if out is None:
+        out = np.zeros((z, y, x), dtype=np.float32)
+    restore_volume(
         model,
         volume,
         device=device,
         input_transform=method.predict_input,
         tile=tile,
         overlap=0.25,
+        out=out,
     )
-    measured = torch.as_tensor(np.asarray(volume, dtype=np.float32))
-    predicted = torch.as_tensor(np.asarray(prediction, dtype=np.float32))
-    mask = method.wedge.mask(measured.shape, rfft=True)
-    spectrum = torch.fft.rfftn(measured) * mask + torch.fft.rfftn(predicted) * (1.0 - mask)
-    return torch.fft.irfftn(spectrum, s=measured.shape).numpy().astype(np.float32)
+    mask = wedge.mask((z, 1, x), rfft=True)  # (Z, 1, X//2+1): the same on every Y plane
+    rows = max(1, REFILL_SLAB_VOXELS // (z * x))
+    for start in range(0, y, rows):
+        part = slice(start, min(y, start + rows))
+        predicted = torch.from_numpy(np.array(out[:, part, :], dtype=np.float32))
+        measured = torch.from_numpy(np.asarray(volume[:, part, :], dtype=np.float32))
+        spectrum = torch.fft.rfftn(measured - predicted, dim=(0, 2)) * mask
+        out[:, part, :] = (predicted + torch.fft.irfftn(spectrum, s=(z, x), dim=(0, 2))).numpy()
+    if isinstance(out, np.memmap):
+        out.flush()
+    return out
