@@ -6,23 +6,28 @@ Examples::
     tomorestore restore --model model.ckpt --input TS_*.mrc --out-dir restored/
     tomorestore restore --model dewedge.ckpt --even e1.mrc e2.mrc --odd o1.mrc o2.mrc \\
         --tilt-angles TS_1.tlt TS_2.tlt --out-dir restored/
+    tomorestore restore --model model.ckpt --input TS_*.mrc --out-dir restored/ \\
+        --device cuda:0,cuda:1        # the files spread over two GPUs, one worker each
 
 Every input is checked before anything is written (exit status 2 on a problem). With
 ``--out-dir`` each result is ``<name>_restored.mrc`` (the even half's name for a pair) and
 results that exist are skipped unless ``--overwrite``. A file that fails during the run does
 not stop the others; the failures are listed at the end and the exit status is 1. Outputs
 are written atomically and accumulated on disk, so memory stays bounded for any size.
+``--device`` takes a comma list: one worker per entry, each with its own copy of the model,
+takes the next file not yet taken (see :mod:`tomorestore.training.device_workers`).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import Cancelled, InputError
+from ..errors import InputError
 from .restore_jobs import OUTPUT_SUFFIX, RestoreJob, plan_jobs
 from .run_options import add_run_options
 
@@ -92,12 +97,16 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="tilt axis: Y (the second array axis) or X (default: the model's)",
     )
     parser.add_argument(
-        "--tile", type=int, metavar="T", help="tile edge in voxels (96 on CPU, 128 on GPU)"
+        "--tile",
+        type=int,
+        metavar="T",
+        help="tile edge in voxels (default 96 on CPU; on a GPU 128, lowered to fit its free "
+        "memory)",
     )
     parser.add_argument(
         "--overlap", type=float, default=0.25, metavar="F", help="tile overlap in [0, 1) (0.25)"
     )
-    add_run_options(parser)
+    add_run_options(parser, device_list=True)
     parser.set_defaults(func=run)
     return parser
 
@@ -124,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     from ..api import load_model
 
     model = load_model(args.model)
-    _check_settings(model, args)
+    devices = _check_settings(model, args)
     wedges = [_job_wedge(model, args, job) for job in jobs]
     todo = [
         (job, wedge)
@@ -134,20 +143,21 @@ def run(args: argparse.Namespace) -> int:
     skipped = len(jobs) - len(todo)
     if args.out_dir is not None:
         args.out_dir.mkdir(parents=True, exist_ok=True)
-    return _restore_all(model, args, todo, skipped)
+    return _restore_all(model, args, devices, todo, skipped)
 
 
-def _check_settings(model: Any, args: argparse.Namespace) -> None:
-    """The device exists and the tile suits the model's network."""
-    from ..training.device import resolve_device
+def _check_settings(model: Any, args: argparse.Namespace) -> list[Any]:
+    """The devices (one worker each) exist and the tile suits the model's network."""
+    from ..training.device_workers import parse_devices
 
-    resolve_device(args.device or "auto")
+    devices = parse_devices(args.device)
     network = model.config.network
     if args.tile is not None and network is not None and args.tile < 2 * network.divisor:
         raise InputError(
             f"--tile {args.tile} is too small for this model's network: use at least "
             f"{2 * network.divisor} voxels (default: 96 on CPU, 128 on a GPU)."
         )
+    return devices
 
 
 def _job_wedge(model: Any, args: argparse.Namespace, job: RestoreJob) -> dict[str, Any]:
@@ -169,50 +179,52 @@ def _job_wedge(model: Any, args: argparse.Namespace, job: RestoreJob) -> dict[st
 
 
 def _restore_all(
-    model: Any, args: argparse.Namespace, todo: list[tuple[RestoreJob, dict]], skipped: int
+    model: Any,
+    args: argparse.Namespace,
+    devices: list[Any],
+    todo: list[tuple[RestoreJob, dict]],
+    skipped: int,
 ) -> int:
-    from ..api import restore
+    """Restore the jobs, one worker per device (each with its own copy of the model)."""
     from ..training.batch_progress import BatchProgress
+    from ..training.device_workers import Outcome, run_on_devices
     from ..training.progress import format_duration
 
     start = time.perf_counter()
-    failures: list[tuple[RestoreJob, str]] = []
+    workers = devices[: max(len(todo), 1)]
+    replicas = [model] + [copy.deepcopy(model) for _ in workers[1:]]
+    several = len(workers) > 1
     progress = BatchProgress(len(todo), enabled=not args.quiet and bool(todo))
     if skipped:
         progress.write(
             f"skipped {skipped} already done (in {args.out_dir}; --overwrite restores them again)"
         )
+
+    def work(
+        replica: Any, item: tuple[RestoreJob, dict], device: Any, should_stop: Any
+    ) -> tuple[Any, float]:
+        return _restore_job(replica, args, item, device, progress, should_stop)
+
+    def report(outcome: Outcome) -> None:
+        job = outcome.item[0]
+        if outcome.error is not None:
+            message = f"failed {job.shown_inputs}: {_describe(outcome.error)}"
+            progress.write(message, stream=sys.stderr)
+        else:
+            volume, seconds = outcome.result
+            shown = outcome.device if several else None
+            progress.write(_summary(model, volume, job, seconds, shown))
+
     try:
-        for job, wedge in todo:
-            began = time.perf_counter()
-            failure: str | None = None
-            with progress.file(job.name) as tiles:
-                try:
-                    volume = restore(
-                        model,
-                        **_inputs(job),
-                        out=job.output,
-                        tile=args.tile,
-                        overlap=args.overlap,
-                        device=args.device or "auto",
-                        progress=tiles or False,
-                        **wedge,
-                    )
-                except Cancelled:
-                    raise
-                except Exception as err:  # noqa: BLE001 - one failed file must not stop the rest
-                    failure = _describe(err)
-            if failure is not None:
-                failures.append((job, failure))
-                progress.write(f"failed {job.shown_inputs}: {failure}", stream=sys.stderr)
-            else:
-                progress.write(_summary(model, volume, job, time.perf_counter() - began))
+        outcomes = run_on_devices(todo, workers, work, replicas=replicas, on_outcome=report)
     finally:
         progress.close()
+    failures = [(o.item[0], _describe(o.error)) for o in outcomes if o.error is not None]
     done = len(todo) - len(failures)
+    on = f" on {len(workers)} workers ({', '.join(map(str, workers))})" if several else ""
     if len(todo) + skipped > 1 or failures:
         print(
-            f"restored {done} of {len(todo) + skipped} with {model.method_name} in "
+            f"restored {done} of {len(todo) + skipped} with {model.method_name}{on} in "
             f"{format_duration(time.perf_counter() - start)}"
             + (f", skipped {skipped} already done" if skipped else "")
             + (f", {len(failures)} failed:" if failures else "")
@@ -220,6 +232,34 @@ def _restore_all(
     for job, message in failures:
         print(f"  {job.shown_inputs}: {message}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _restore_job(
+    model: Any,
+    args: argparse.Namespace,
+    item: tuple[RestoreJob, dict],
+    device: Any,
+    progress: Any,
+    should_stop: Any,
+) -> tuple[Any, float]:
+    """Restore one job on ``device``; returns the written volume and the seconds taken."""
+    from ..api import restore
+
+    job, wedge = item
+    began = time.perf_counter()
+    with progress.file(job.name) as tiles:
+        volume = restore(
+            model,
+            **_inputs(job),
+            out=job.output,
+            tile=args.tile,
+            overlap=args.overlap,
+            device=device,
+            progress=tiles or False,
+            should_stop=should_stop,
+            **wedge,
+        )
+    return volume, time.perf_counter() - began
 
 
 def _inputs(job: RestoreJob) -> dict[str, Path]:
@@ -235,12 +275,13 @@ def _describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-def _summary(model: Any, volume: Any, job: RestoreJob, seconds: float) -> str:
+def _summary(model: Any, volume: Any, job: RestoreJob, seconds: float, device: Any = None) -> str:
     from ..training.progress import format_duration
 
     shape = "x".join(str(n) for n in volume.shape)
     voxel = "x".join(f"{v:g}" for v in volume.voxel_size)
+    where = "" if device is None else f" on {device}"
     return (
-        f"restored {shape} with {model.method_name} (step {model.step}) in "
+        f"restored {shape} with {model.method_name} (step {model.step}){where} in "
         f"{format_duration(seconds)}, voxel {voxel} Å -> {job.output}"
     )

@@ -1,16 +1,20 @@
-"""Progress of a batch of restorations: a bar over files and a bar over the current file's
-tiles (tqdm, on stderr), and messages that do not break the bars."""
+"""Progress of a batch of restorations: a bar over files and a bar over the tiles of each
+file being restored (tqdm, on stderr), and messages that do not break the bars.
+
+Safe to use from several worker threads at once (one file each).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 
 class BatchProgress:
-    """Two progress bars for restoring several files: files done, tiles of the current one.
+    """Progress bars for restoring several files: files done, tiles of each current one.
 
     Parameters
     ----------
@@ -35,6 +39,7 @@ class BatchProgress:
         self.enabled = enabled
         self.done = 0
         self.bar: Any = None
+        self._lock = threading.RLock()
         if enabled:
             from tqdm.auto import tqdm
 
@@ -49,32 +54,40 @@ class BatchProgress:
         The file counts as done when the block ends, whether it succeeded or failed.
         """
         tiles: Any = None
-        if self.bar is not None:
-            from tqdm.auto import tqdm
+        with self._lock:
+            if self.bar is not None:
+                from tqdm.auto import tqdm
 
-            self.bar.set_postfix_str(name, refresh=True)
-            tiles = tqdm(
-                desc=f"  {name}", unit="tile", file=sys.stderr, dynamic_ncols=True, leave=False
-            )
+                self.bar.set_postfix_str(name, refresh=True)
+                tiles = tqdm(
+                    desc=f"  {name}", unit="tile", file=sys.stderr, dynamic_ncols=True,
+                    leave=False,
+                )  # fmt: skip
 
         def report(done: int, total: int) -> None:
-            if tiles.total != total:
-                tiles.total = total
-            tiles.n = done
-            tiles.refresh()
+            with self._lock:
+                if tiles.total != total:
+                    tiles.total = total
+                tiles.n = done
+                tiles.refresh()
 
         try:
             yield report if tiles is not None else None
         finally:
-            if tiles is not None:
-                tiles.close()
-            self.done += 1
-            if self.bar is not None:
-                self.bar.update(1)
+            with self._lock:
+                if tiles is not None:
+                    tiles.close()
+                self.done += 1
+                if self.bar is not None:
+                    self.bar.update(1)
 
     def write(self, message: str, *, stream: TextIO | None = None) -> None:
         """Print a line above the bars (stdout by default)."""
         target = sys.stdout if stream is None else stream
+        with self._lock:
+            self._write(message, target)
+
+    def _write(self, message: str, target: TextIO) -> None:
         if self.bar is not None:
             from tqdm.auto import tqdm
 
@@ -84,6 +97,7 @@ class BatchProgress:
 
     def close(self) -> None:
         """Close the bars (idempotent)."""
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+        with self._lock:
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None

@@ -98,7 +98,6 @@ def plan_restore(
     """
     from ..io import check_halves
     from .device import resolve_device
-    from .restoration_model import default_tile
 
     arrays = check_halves(halves)
     if not 0.0 <= overlap < 1.0:
@@ -122,17 +121,37 @@ def plan_restore(
         method = get_method(model.config.method)(model.config.params, wedge.method_wedge())
         frame = wedge
     network_config = model.config.network
+    if tile is None:
+        tile = _automatic_tile(torch_device, network_config, int(batch_size), model.config.fast)
     return RestorePlan(
         arrays=arrays,
         normalization=norm,
         method=method,
         wedge=frame,
         device=torch_device,
-        tile=int(tile) if tile is not None else default_tile(torch_device.type),
+        tile=int(tile),
         overlap=float(overlap),
         batch_size=int(batch_size),
         fast=bool(model.config.fast),
         min_size=2 * network_config.divisor if network_config is not None else None,
+    )
+
+
+def _automatic_tile(device: Any, network: Any, batch_size: int, fast: bool) -> int:
+    """The default tile for ``device``'s type, lowered to fit a GPU's free memory."""
+    from ..inference.tile_memory import automatic_tile
+    from .restoration_model import default_tile
+
+    preferred = default_tile(device.type)
+    if network is None:
+        return preferred
+    return automatic_tile(
+        preferred,
+        device,
+        base_channels=network.base_channels,
+        divisor=network.divisor,
+        batch_size=batch_size,
+        fast=bool(fast),
     )
 
 
