@@ -3,6 +3,7 @@
 Example::
 
     tomorestore simulate sim/ --shape 64,128,128 --tilt-range -48 62 --snr 0.1 --seed 1
+    tomorestore simulate ice/ --sample sparse          # objects in vitreous ice, no slab
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "simulate",
         help="write a synthetic cryo-ET tomogram (even/odd/full, ground truth) as MRC files",
         description=(
-            "Simulate a cellular lamella (vesicles, microtubules, actin, macromolecules), "
-            "project it over a tilt series about Y and reconstruct it by weighted "
+            "Simulate a cellular lamella (vesicles, microtubules, actin, macromolecules) or, "
+            "with --sample sparse, isolated objects in vitreous ice; project it over a tilt "
+            "series about Y and reconstruct it by weighted "
             "back-projection. Writes full.mrc, even.mrc, odd.mrc, ground_truth.mrc, "
             "wedge_only.mrc and tilt_angles.tlt into OUTDIR."
         ),
@@ -58,6 +60,13 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (0)")
     parser.add_argument(
         "--voxel-size", type=float, default=10.0, metavar="A", help="voxel size in Å (10)"
+    )
+    parser.add_argument(
+        "--sample",
+        choices=("lamella", "sparse"),
+        default="lamella",
+        help="lamella: dense cytoplasm slab between vacuum (default); sparse: vesicles, "
+        "microtubule pieces and macromolecules sparsely in vitreous ice (no Z profile)",
     )
     parser.set_defaults(func=run)
     return parser
@@ -115,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         snr=args.snr,
         seed=args.seed,
         voxel_size=args.voxel_size,
+        sample=args.sample,
     )
     written = write_simulation(sim, args.outdir)
     names = ", ".join(path.name for path in written.values())
@@ -122,6 +132,6 @@ def run(args: argparse.Namespace) -> int:
         f"tomorestore simulate: wrote {names} to {args.outdir} "
         f"(shape {'x'.join(map(str, shape))}, tilts {sim.tilt_range[0]:g}..{sim.tilt_range[1]:g} "
         f"step {args.tilt_step:g}, {sim.tilt_angles.size} tilts, snr {args.snr:g}, "
-        f"voxel {args.voxel_size:g} Å, seed {args.seed})"
+        f"voxel {args.voxel_size:g} Å, seed {args.seed}, {args.sample} sample)"
     )
     return 0

@@ -5,12 +5,14 @@ membranes, microtubules, actin-like filaments, crowded macromolecular complexes)
 it over a tilt series (tilt axis Y, the handedness of ``docs/architecture.md``) and
 reconstructs the noise-free ("wedge only"), the even and odd half-dose, and the full-dose
 tomograms by weighted back-projection. :func:`write_simulation` saves them as MRC files.
+``sample="sparse"`` draws isolated objects in vitreous ice instead of the lamella (no
+slab, no Z profile).
 
 This package imports numpy and scipy only; torch is imported inside the projector.
 """
 
 from __future__ import annotations
 
-from .tomogram import SimulatedTomogram, simulate_tomogram, tilt_series, write_simulation
+from .tomogram import SAMPLES, SimulatedTomogram, simulate_tomogram, tilt_series, write_simulation
 
-__all__ = ["SimulatedTomogram", "simulate_tomogram", "tilt_series", "write_simulation"]
+__all__ = ["SAMPLES", "SimulatedTomogram", "simulate_tomogram", "tilt_series", "write_simulation"]

@@ -136,10 +136,13 @@ def _bilayer(distance: np.ndarray, radius: float, nm: float) -> np.ndarray:
     )
 
 
-def _add_vesicles(density, inside, grid, z_limits, nm, rng) -> list[tuple[np.ndarray, float]]:
+def _add_vesicles(
+    density, inside, grid, z_limits, nm, rng, *, density_scale: float = 1.0
+) -> list[tuple[np.ndarray, float]]:
     """Non-overlapping bilayer vesicles inside the slab; returns (centre, outer radius).
 
-    ``inside`` accumulates a soft indicator of the vesicles (lumen and membrane).
+    ``inside`` accumulates a soft indicator of the vesicles (lumen and membrane);
+    ``density_scale`` multiplies the expected number per area.
     """
     zz, yy, xx = grid
     n_z, n_y, n_x = density.shape
@@ -148,7 +151,9 @@ def _add_vesicles(density, inside, grid, z_limits, nm, rng) -> list[tuple[np.nda
     r_min = 8.0 * nm
     r_max = max(r_min, min(40.0 * nm, 0.3 * min(n_y, n_x), 1.2 * slab_half))
     lateral_area = (n_y / nm) * (n_x / nm)  # nm²
-    wanted = _count(rng, lateral_area / 3500.0, 2 if min(n_y, n_x) >= 64 * nm else 1)
+    wanted = _count(
+        rng, density_scale * lateral_area / 3500.0, 2 if min(n_y, n_x) >= 64 * nm else 1
+    )
     placed: list[tuple[np.ndarray, float]] = []
     for _ in range(30 * wanted):
         if len(placed) == wanted:
@@ -205,17 +210,31 @@ def _random_direction(rng: np.random.Generator, *, in_plane_bias: bool) -> np.nd
     return v / np.linalg.norm(v)
 
 
-def _add_filaments(density, grid, z_limits, nm, rng, *, microtubule: bool) -> None:
+def _add_filaments(
+    density,
+    grid,
+    z_limits,
+    nm,
+    rng,
+    *,
+    microtubule: bool,
+    count: int | None = None,
+    length: float | None = None,
+) -> None:
     """Gently curved in-plane filaments crossing the volume.
 
     Microtubules: a wall at radius 10 nm (25 nm outer diameter) modulated by 13
-    protofilaments. Actin-like filaments: solid rods of about 7 nm diameter.
+    protofilaments. Actin-like filaments: solid rods of about 7 nm diameter. ``count``
+    (default: drawn from the area) filaments; ``length`` (voxels, default endless) makes
+    pieces with softly tapered ends, centred in the volume's middle third.
     """
     zz, yy, xx = grid
     n_z, n_y, n_x = density.shape
     z_low, z_high = z_limits
     lateral_area = (n_y / nm) * (n_x / nm)
-    if microtubule:
+    if count is not None:
+        pass
+    elif microtubule:
         count = _count(rng, lateral_area / 12000.0, 1 if min(n_y, n_x) >= 30 * nm else 0)
     else:
         count = _count(rng, lateral_area / 4000.0, 1)
@@ -241,24 +260,32 @@ def _add_filaments(density, grid, z_limits, nm, rng, *, microtubule: bool) -> No
         # Evaluate the profile only near the axis (beyond 4 sigma it is negligible).
         sigma = max(0.7, (2.0 if microtubule else 2.5) * nm)
         near = distance < (10.0 * nm if microtubule else 0.0) + 4 * sigma
+        if length is not None:
+            near &= np.abs(along) < length / 2 + 4 * sigma
         r = distance[near]
         if microtubule:
             other = np.cross(direction, bend)
             u = sum(radial[i][near] * np.float32(b[i]) for i in range(3))
             v = sum(radial[i][near] * np.float32(other[i]) for i in range(3))
             protofilaments = 1.0 + 0.35 * np.cos(13 * np.arctan2(v, u) + np.float32(twist))
-            density[near] += _MICROTUBULE * _gaussian_shell(r, 10.0 * nm, sigma) * protofilaments
+            profile = _MICROTUBULE * _gaussian_shell(r, 10.0 * nm, sigma) * protofilaments
         else:
-            density[near] += _ACTIN * np.exp(-0.5 * (r / sigma) ** 2)
+            profile = _ACTIN * np.exp(-0.5 * (r / sigma) ** 2)
+        if length is not None:
+            profile = profile * _logistic((length / 2 - np.abs(along[near])) / sigma)
+        density[near] += profile
 
 
-def _add_macromolecules(density, z_limits, vesicles, nm, rng) -> None:
-    """Crowded lumpy complexes (3–7 Gaussian-edged spheres, 10–25 nm across)."""
+def _add_macromolecules(density, z_limits, vesicles, nm, rng, *, crowding: float = 1.0) -> None:
+    """Crowded lumpy complexes (3–7 Gaussian-edged spheres, 10–25 nm across).
+
+    ``crowding`` multiplies the expected number per volume (1: a crowded cytoplasm).
+    """
     n_z, n_y, n_x = density.shape
     z_low, z_high = z_limits
     offset = np.array([(n - 1) / 2 for n in density.shape])
     slab_volume = (z_high - z_low) * n_y * n_x / nm**3  # nm³
-    count = _count(rng, slab_volume / 20000.0, 3)
+    count = _count(rng, crowding * slab_volume / 20000.0, 3)
     for _ in range(count):
         extent = rng.uniform(10.0, 25.0) * nm  # complex diameter, voxels
         centre = np.array(

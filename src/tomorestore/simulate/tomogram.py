@@ -25,11 +25,23 @@ import numpy as np
 from ..errors import InputError
 from .phantom import make_phantom
 from .projector import project, weighted_backprojection
+from .sparse import make_sparse_phantom
 
-__all__ = ["MIN_SIZE", "SimulatedTomogram", "simulate_tomogram", "tilt_series", "write_simulation"]
+__all__ = [
+    "MIN_SIZE",
+    "SAMPLES",
+    "SimulatedTomogram",
+    "simulate_tomogram",
+    "tilt_series",
+    "write_simulation",
+]
 
 #: Smallest size (voxels) per axis that :func:`simulate_tomogram` accepts.
 MIN_SIZE = 16
+
+#: Sample types of :func:`simulate_tomogram`: a dense cellular lamella (slab of cytoplasm
+#: between vacuum) or sparse objects in vitreous ice (no slab, no Z profile).
+SAMPLES = ("lamella", "sparse")
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,8 @@ class SimulatedTomogram:
         Signal-to-noise ratio of the full-dose projections (signal variance / noise variance).
     seed : int
         Seed of ``numpy.random.default_rng`` that made this simulation.
+    sample : str
+        ``"lamella"`` or ``"sparse"`` (see :func:`simulate_tomogram`).
     """
 
     ground_truth: np.ndarray
@@ -68,6 +82,7 @@ class SimulatedTomogram:
     voxel_size: tuple[float, float, float]
     snr: float
     seed: int
+    sample: str = "lamella"
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -150,8 +165,9 @@ def simulate_tomogram(
     snr: float = 0.1,
     seed: int = 0,
     voxel_size: float = 10.0,
+    sample: str = "lamella",
 ) -> SimulatedTomogram:
-    """Simulate a cryo-electron tomogram of a cellular lamella.
+    """Simulate a cryo-electron tomogram of a cellular lamella or of objects in ice.
 
     Parameters
     ----------
@@ -168,6 +184,12 @@ def simulate_tomogram(
         Seed for ``numpy.random.default_rng``: the same seed gives the same tomogram.
     voxel_size : float
         Isotropic voxel size in Å; the phantom's objects have physical sizes.
+    sample : {"lamella", "sparse"}
+        ``"lamella"`` (default): a dense FIB-milled lamella, cytoplasm between vacuum
+        (:func:`~tomorestore.simulate.phantom.make_phantom`; half of its variance is the
+        Z profile). ``"sparse"``: vesicles, microtubule pieces and macromolecules sparsely
+        placed in vitreous ice that fills the volume
+        (:func:`~tomorestore.simulate.sparse.make_sparse_phantom`; no Z profile).
 
     Returns
     -------
@@ -176,7 +198,7 @@ def simulate_tomogram(
     Raises
     ------
     InputError
-        On a bad shape, tilt range, step, SNR or voxel size.
+        On a bad shape, tilt range, step, SNR, voxel size or sample.
 
     Examples
     --------
@@ -187,11 +209,14 @@ def simulate_tomogram(
     shape, tilt_range, tilt_step, snr, voxel_size = _validate(
         shape, tilt_range, tilt_step, snr, voxel_size
     )
+    if sample not in SAMPLES:
+        raise InputError(f"sample must be one of {', '.join(SAMPLES)}, got {sample!r}")
+    draw = make_phantom if sample == "lamella" else make_sparse_phantom
     rng = np.random.default_rng(seed)
     angles = tilt_series(tilt_range, tilt_step)
     n_z, n_y, n_x = shape
     margin = lateral_margin(shape, angles)
-    world = make_phantom((n_z, n_y, n_x + 2 * margin), voxel_size=voxel_size, rng=rng)
+    world = draw((n_z, n_y, n_x + 2 * margin), voxel_size=voxel_size, rng=rng)
     truth = np.ascontiguousarray(world[:, :, margin : margin + n_x])
     world *= _edge_taper(n_x, margin)
     clean = project(world, angles)  # (n_tilts, Y, S), centred on the volume
@@ -222,6 +247,7 @@ def simulate_tomogram(
         voxel_size=(voxel_size, voxel_size, voxel_size),
         snr=snr,
         seed=int(seed),
+        sample=sample,
     )
 
 
