@@ -104,6 +104,25 @@ def test_nproc_two_trains_one_model_that_restores(halves, tmp_path: Path) -> Non
     assert torch.load(out.with_name("model.last.ckpt"), weights_only=True)["step"] == 9
 
 
+def test_one_process_under_torchrun_still_trains_through_ddp(halves, tmp_path: Path) -> None:
+    """What a one-GPU machine can check: the process group and DDP with one rank."""
+    even, odd = halves
+    out = tmp_path / "one.ckpt"
+    result = _run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+         "1", "-m", "tomorestore", "--", "train", "--device", "cpu", "--method", "n2n",
+         "--even", str(even), "--odd", str(odd), "--steps", "3", "--patch", "24",
+         "--out", str(out), "--quiet"],
+        tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "on 1 process (gloo, cpu)" in result.stdout
+    import torch
+
+    payload = torch.load(out, weights_only=True)
+    assert payload["processes"] == 1 and payload["backend"] == "gloo"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -51,6 +51,11 @@ class ProcessGroup:
         return self.size > 1
 
     @property
+    def joined(self) -> bool:
+        """True in a torchrun job (even of one process): the network trains through DDP."""
+        return bool(self.backend)
+
+    @property
     def is_main(self) -> bool:
         """True on the process that validates, writes checkpoints and prints."""
         return self.rank == 0
@@ -78,8 +83,9 @@ class ProcessGroup:
 
     def describe(self, batch_size: int) -> str:
         """A note for the user: processes, backend, per-process and global batch."""
+        processes = f"{self.size} process{'es' if self.size > 1 else ''}"
         return (
-            f"{self.size} processes ({self.backend}): batch {batch_size} per process, "
+            f"{processes} ({self.backend}): batch {batch_size} per process, "
             f"global batch {self.size * batch_size}"
         )
 
@@ -90,8 +96,12 @@ def is_main_process() -> bool:
 
 
 def launched_by_torchrun() -> bool:
-    """True when the environment says this process is one of several torchrun started."""
-    return int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+    """True when the environment says torchrun started this process (one or several)."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        return True
+    return "WORLD_SIZE" in os.environ and (
+        "LOCAL_RANK" in os.environ or "TORCHELASTIC_RUN_ID" in os.environ
+    )
 
 
 def process_device(device: Any, group: ProcessGroup) -> Any:
@@ -178,7 +188,7 @@ def wrap_network(network: Any, device: Any, group: ProcessGroup) -> Any:
     Buffers are not broadcast at every forward (the U-Nets keep no running statistics),
     so rank 0 may run validation and previews through the bare network alone.
     """
-    if not group.several:
+    if not group.joined:
         return network
     from torch.nn.parallel import DistributedDataParallel
 

@@ -317,7 +317,7 @@ def _prepare(
             notes.append(why)
             config = config.model_copy(update={"steps": steps})
     target = check_writable(checkpoint_path) if checkpoint_path is not None else None
-    if group.several:
+    if group.joined:
         notes.append(group.describe(int(config.batch_size)))  # type: ignore[arg-type]
         if not group.is_main:
             target = None  # rank 0 alone writes

@@ -112,8 +112,9 @@ class TrainProgress:
     @property
     def where(self) -> str:
         """``"cpu"``, or ``"2 processes (gloo, cpu)"`` for a DDP run."""
-        if self.processes > 1:
-            return f"{self.processes} processes ({self.backend}, {self.device})"
+        if self.backend:
+            plural = "es" if self.processes > 1 else ""
+            return f"{self.processes} process{plural} ({self.backend}, {self.device})"
         return self.device
 
     @property
