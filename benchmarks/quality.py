@@ -165,6 +165,7 @@ def _meta(args: argparse.Namespace, case: Any, shape: tuple[int, int, int]) -> d
         "date": datetime.now(timezone.utc).isoformat(timespec="minutes"),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "fsc_edge": 8,  # soft-edge width of even_odd_fsc (absent: FSC without the window)
     }
 
 

@@ -76,8 +76,12 @@ def case_section(name: str, base: dict | None, parts: list[dict]) -> str:
         row = part["rows"][0]
         budget = part["meta"]["budget"]
         label = row["name"] + ("" if budget == 1 else f" ({budget:g}× budget)")
+        if "fsc_edge" not in part["meta"]:
+            label += " †"
         rows.append({**row, "label": label})
     out.append(table(rows))
+    if any("fsc_edge" not in p["meta"] for p in ([base] if base else []) + parts):
+        out.append("† even/odd FSC computed without the soft-edge window (an earlier version).")
     lines = ["Parts (file: command, commit, date, threads):"]
     for part in ([base] if base else []) + parts:
         m = part["meta"]

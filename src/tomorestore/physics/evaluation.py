@@ -25,6 +25,7 @@ from .fourier import fourier_shell_correlation
 
 __all__ = [
     "even_odd_fsc",
+    "soft_edge_window",
     "fsc_resolution",
     "mean_fsc",
     "structure_pearson",
@@ -108,10 +109,33 @@ def mean_fsc(
     return float(np.nanmean(np.asarray(fsc, dtype=np.float64)[inside]))
 
 
+def soft_edge_window(shape: tuple[int, ...], edge: int) -> np.ndarray:
+    """A separable window: 1 inside, a raised cosine to 0 over ``edge`` voxels at each face."""
+    window = np.ones(shape, dtype=np.float64)
+    for axis, n in enumerate(shape):
+        width = min(int(edge), n // 2)
+        if width <= 0:
+            continue
+        line = np.ones(n)
+        ramp = 0.5 * (1.0 - np.cos(np.pi * (np.arange(width) + 0.5) / width))
+        line[:width], line[n - width :] = ramp, ramp[::-1]
+        window *= line.reshape([-1 if i == axis else 1 for i in range(len(shape))])
+    return window
+
+
 def even_odd_fsc(
-    even: np.ndarray, odd: np.ndarray, band: tuple[float, float] = (0.05, 0.25)
+    even: np.ndarray,
+    odd: np.ndarray,
+    band: tuple[float, float] = (0.05, 0.25),
+    *,
+    edge: int = 8,
 ) -> dict[str, float | list[list[float]]]:
     """Summaries of the FSC of two half restorations (or two half tomograms).
+
+    Each volume minus its mean is multiplied by :func:`soft_edge_window` first: the FFT
+    treats a volume as periodic, and the jump between opposite faces of two smooth
+    volumes is shared signal whose spectrum reaches every shell (without the window a
+    Gaussian-filtered pair of noisy halves scores a far higher FSC than the halves).
 
     Parameters
     ----------
@@ -120,6 +144,8 @@ def even_odd_fsc(
         even and odd halves.
     band : tuple of float
         Frequencies (cycles/voxel) over which ``fsc_mean`` averages.
+    edge : int
+        Width (voxels) of the soft edge; 0: no window.
 
     Returns
     -------
@@ -128,7 +154,10 @@ def even_odd_fsc(
         better); ``fsc_mean``: its mean over ``band``; ``fsc_curve``: ``[[frequency, fsc],
         ...]`` per shell (rounded to 4 decimals; NaN for an empty shell).
     """
-    frequencies, fsc = (t.numpy() for t in fourier_shell_correlation(even, odd))
+    a, b = _pair(even, odd)
+    window = soft_edge_window(a.shape, edge)
+    a, b = (a - a.mean()) * window, (b - b.mean()) * window
+    frequencies, fsc = (t.numpy() for t in fourier_shell_correlation(a, b))
     return {
         "fsc_0143": fsc_resolution(frequencies, fsc, 0.143),
         "fsc_mean": mean_fsc(frequencies, fsc, band),
