@@ -102,6 +102,22 @@ def test_short_axis_gets_one_tile_of_its_padded_length():
     assert axis.starts == (0,)
 
 
+def test_tiles_are_fitted_to_the_axis_and_spread_evenly():
+    # MONAI's grid: 3 tiles of 128 (starts 0, 112, 144); fitted: 3 tiles of 104, 8-multiples
+    axis = plan_axis(256, 128, 0.125, multiple=8)
+    assert (axis.margin, axis.trim, axis.tile) == (8, 4, 104)
+    assert axis.starts == (0, 84, 168) and axis.starts[-1] + axis.tile == axis.padded_length
+    steps = np.diff(axis.starts)
+    assert np.all(steps <= axis.tile - 16)  # neighbours still overlap by 16
+
+
+def test_axis_no_longer_than_a_tile_gets_one_tile_with_its_full_margins():
+    axis = plan_axis(128, 128, 0.25, multiple=8)
+    assert (axis.margin, axis.trim, axis.tile, axis.starts) == (16, 8, 160, (0,))
+    axis = plan_axis(129, 128, 0.25, multiple=8)  # two tiles of at most 128
+    assert (axis.margin, axis.tile, axis.starts) == (16, 104, (0, 57))
+
+
 # --- correctness of the stitched result -------------------------------------------------
 
 
@@ -169,7 +185,7 @@ def test_memmap_input_of_another_dtype_is_read_tile_by_tile(tmp_path, volume):
     expected = pointwise(torch.from_numpy(data.astype(np.float32))).numpy()
     np.testing.assert_allclose(result, expected, rtol=1e-6, atol=1e-5)
     assert seen_dtypes == {torch.float32}
-    assert max(largest) == 16**3  # only one tile at a time went to the network
+    assert max(largest) <= 16**3  # only one (fitted) tile at a time went to the network
 
 
 # --- progress, cancellation, errors -----------------------------------------------------
@@ -278,10 +294,12 @@ def test_out_of_memory_halves_batch_then_tile_and_result_stays_correct(volume, e
 
     result = predict_tiled(volume, predict, tile=32, batch_size=4, overlap=0.25, min_size=16)
     np.testing.assert_allclose(result, pointwise(torch.from_numpy(volume)).numpy(), atol=1e-5)
-    assert attempts[:3] == [(4, 1, 32, 32, 32), (2, 1, 32, 32, 32), (1, 1, 32, 32, 32)]
+    large = plan_grid(volume.shape, (32, 32, 32), 0.25, min_tile=16).tile_shape  # fitted
+    assert attempts[:3] == [(4, 1, *large), (2, 1, *large), (1, 1, *large)]
     successful = [a for a in attempts if np.prod(a) <= budget]
-    assert set(successful) == {(1, 1, 16, 16, 16)}  # batch 1 was too big: tile halved
-    assert len(successful) == len(plan_grid(volume.shape, (16, 16, 16), 0.25))
+    small = plan_grid(volume.shape, (16, 16, 16), 0.25, min_tile=16)
+    assert set(successful) == {(1, 1, *small.tile_shape)}  # batch 1 was too big: tile halved
+    assert len(successful) == len(small)
 
 
 def test_out_of_memory_at_the_smallest_tile_says_what_to_do(volume):

@@ -55,7 +55,7 @@ def restore_volume(
         memory-mapped file, that receives the result).
     min_size : int, optional
         Smallest volume extent and tile edge; default twice the model's ``divisor``
-        (if it has one).
+        (if it has one). Tile edges are rounded to multiples of the ``divisor``.
 
     Returns
     -------
@@ -67,8 +67,9 @@ def restore_volume(
         device = parameter.device if parameter is not None else torch.device("cpu")
     device = torch.device(device)
     prepare_for_speed(model, device, channels_last=fast)
+    divisor = int(getattr(model, "divisor", 1))
     if min_size is None and hasattr(model, "divisor"):
-        min_size = 2 * int(model.divisor)
+        min_size = 2 * divisor
 
     def predict(x: torch.Tensor) -> torch.Tensor:
         if input_transform is not None:
@@ -96,6 +97,7 @@ def restore_volume(
                 should_stop=should_stop,
                 min_size=min_size,
                 out=out,
+                multiple=divisor,
             )
     finally:
         model.train(was_training)

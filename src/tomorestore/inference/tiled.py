@@ -46,6 +46,7 @@ def predict_tiled(
     should_stop: Callable[[], bool] | None = None,
     min_size: int | None = None,
     out: Any = None,
+    multiple: int = 1,
 ) -> np.ndarray:
     """Apply ``predict`` to a whole volume in overlapping, blended tiles.
 
@@ -64,8 +65,10 @@ def predict_tiled(
         Maps a float32 tensor ``(B, 1, tz, ty, tx)`` on ``compute_device`` to a tensor of
         the same shape (any device and float dtype).
     tile : int or (int, int, int)
-        Tile edge(s) in voxels. Axes shorter than a tile get one (reflect-padded) tile of
-        the axis length plus margins.
+        Largest tile edge(s) in voxels. Each axis gets as many tiles as MONAI's grid would
+        give it, shrunk to the shortest length that still covers the axis with the overlap
+        (see :func:`~tomorestore.inference.tiling.plan_axis`). Axes shorter than a tile
+        get one (reflect-padded) tile of the axis length plus margins.
     overlap : float
         Fraction of a tile shared with its neighbour, in ``[0, 1)``.
     blend : {"gaussian", "linear", "constant"}
@@ -88,6 +91,9 @@ def predict_tiled(
         ``np.memmap`` of a new file, or a view of one) that receives the result in place;
         ``stitch_device`` is then not used. It is zeroed again if an out-of-memory error
         forces a restart with smaller tiles.
+    multiple : int
+        Shrunk tile edges are rounded up to a multiple of this (a network's divisor, so
+        that it pads nothing internally), never beyond ``tile``.
 
     Returns
     -------
@@ -127,7 +133,9 @@ def predict_tiled(
 
     settings = TileSettings(int(batch_size), tiles)
     while True:
-        grid = plan_grid(shape, settings.tile, float(overlap))
+        grid = plan_grid(
+            shape, settings.tile, float(overlap), multiple=int(multiple), min_tile=min_size or 1
+        )
         try:
             return _predict_pass(
                 volume, predict, grid, blend, settings.batch_size, compute, stitch,

@@ -109,20 +109,59 @@ class AxisTiling:
         return slice(lo, hi), slice(lo - first, hi - first)
 
 
-def plan_axis(length: int, tile: int, overlap: float) -> AxisTiling:
-    """Tile one axis of ``length`` voxels with tiles of (at most) ``tile`` voxels.
+def fitted_tile(padded_length: int, tile: int, overlap_voxels: int, count: int,
+                *, multiple: int = 1, min_tile: int = 1) -> int:  # fmt: skip
+    """The shortest tile, at most ``tile``, with which ``count`` tiles still cover the axis.
+
+    ``count`` tiles of length ``t`` that overlap by at least ``overlap_voxels`` cover
+    ``padded_length`` when ``count * t - (count - 1) * overlap_voxels >= padded_length``.
+    The length is rounded up to a multiple of ``multiple`` (a network's divisor: no
+    internal padding) and raised to ``min_tile``, but never exceeds ``tile`` or the axis.
+    """
+    needed = -(-(padded_length + (count - 1) * overlap_voxels) // count)  # ceil division
+    rounded = -(-needed // max(1, multiple)) * max(1, multiple)
+    return min(max(rounded, min_tile), tile, padded_length)
+
+
+def spread_starts(padded_length: int, tile: int, count: int) -> list[int]:
+    """``count`` starts of tiles of ``tile`` voxels, evenly spread over the axis.
+
+    The first starts at 0 and the last ends at ``padded_length``; neighbours are at most
+    ``ceil((padded_length - tile) / (count - 1))`` apart.
+    """
+    if count == 1:
+        return [0]
+    span = padded_length - tile
+    return [(i * span + (count - 1) // 2) // (count - 1) for i in range(count)]
+
+
+def plan_axis(
+    length: int, tile: int, overlap: float, *, multiple: int = 1, min_tile: int = 1
+) -> AxisTiling:
+    """Tile one axis of ``length`` voxels with tiles of at most ``tile`` voxels.
 
     The reflection margin is half the overlap (``(tile - interval) // 2``) and the trim
     band a quarter of it, so neighbouring tiles still cross-fade over half the overlap and
-    border voxels lie inside the kept part of a tile. An axis shorter than a tile (plus
-    margins) gets one tile of the padded length.
+    border voxels lie inside the kept part of a tile. The number of tiles is that of MONAI's
+    grid (:func:`tile_starts`); the tiles are then shrunk to the shortest length that still
+    covers the axis with at least the same overlap (:func:`fitted_tile`) and spread evenly.
+    An axis no longer than a tile gets one tile of the padded length, margins included,
+    even where that exceeds ``tile`` (by at most the overlap): Z of a 128-voxel-thick
+    tomogram with tiles of 128 and overlap 0.25 gets one tile of 160 instead of two of 96,
+    and the border treatment (reflection) does not depend on the tile size.
     """
     interval = max(1, int(tile * (1.0 - overlap)))
     overlap_voxels = tile - interval
     margin = overlap_voxels // 2
     trim = overlap_voxels // 4
-    axis_tile = min(tile, length + 2 * margin)
-    starts = tile_starts(length + 2 * margin, axis_tile, overlap)
+    padded = length + 2 * margin
+    if length <= tile:  # one tile, with its full margins (it may exceed `tile` by them)
+        return AxisTiling(length, padded, margin, trim, (0,))
+    count = len(tile_starts(padded, tile, overlap))
+    axis_tile = fitted_tile(
+        padded, tile, overlap_voxels, count, multiple=multiple, min_tile=min_tile
+    )
+    starts = spread_starts(padded, axis_tile, count)
     return AxisTiling(length, axis_tile, margin, trim, tuple(starts))
 
 
@@ -144,6 +183,11 @@ class TileGrid:
     def __len__(self) -> int:
         return math.prod(len(axis.starts) for axis in self.axes)
 
+    @property
+    def network_voxels(self) -> int:
+        """Voxels pushed through the network in one pass over the grid."""
+        return len(self) * math.prod(self.tile_shape)
+
     def windows(self, mode: str) -> list[np.ndarray]:
         """Per-axis blending windows (float32); the 3D window is their outer product."""
         return [window_1d(a.tile, mode, a.trim).astype(np.float32) for a in self.axes]
@@ -162,7 +206,17 @@ class TileGrid:
         return sums
 
 
-def plan_grid(shape: tuple[int, int, int], tile: tuple[int, int, int], overlap: float) -> TileGrid:
-    """Plan the tiles that cover a volume of ``shape`` (Z, Y, X)."""
-    axes = tuple(plan_axis(n, t, overlap) for n, t in zip(shape, tile, strict=True))
+def plan_grid(
+    shape: tuple[int, int, int],
+    tile: tuple[int, int, int],
+    overlap: float,
+    *,
+    multiple: int = 1,
+    min_tile: int = 1,
+) -> TileGrid:
+    """Plan the tiles that cover a volume of ``shape`` (Z, Y, X) (see :func:`plan_axis`)."""
+    axes = tuple(
+        plan_axis(n, t, overlap, multiple=multiple, min_tile=min_tile)
+        for n, t in zip(shape, tile, strict=True)
+    )
     return TileGrid(axes)  # type: ignore[arg-type]

@@ -103,7 +103,11 @@ class ConvBlock(nn.Module):
         y = self.act(self.norm1(self.conv1(x)))
         y = self.norm2(self.conv2(y))
         if self.skip is not None:
-            y = y + self.skip(x)
+            skip = self.skip(x)
+            if torch.is_grad_enabled() or skip.dtype != y.dtype:
+                y = y + skip
+            else:
+                y += skip  # inference: no new full-size tensor
         return self.act(y)
 
 

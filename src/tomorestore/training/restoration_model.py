@@ -22,14 +22,18 @@ from .history import TrainingHistory
 
 
 def default_tile(device_type: str) -> int:
-    """The restore tile edge used when none is given: 96 on CPU, 128 on a GPU.
+    """The largest restore tile edge used when none is given: 128 on CPU and on a GPU.
 
-    Larger tiles restore better with the instance-norm networks (statistics over more
-    context, fewer tile borders): on the 64x128x128 benchmark tomogram dewedge gave Pearson
-    0.257 / 0.299 / 0.319 with 48 / 64 / 96 tiles, n2n with instance norm 0.321 / 0.323 /
-    0.349.
+    Tiles are fitted to each axis (:func:`~tomorestore.inference.tiling.plan_axis`), so
+    this is an upper bound. Larger tiles restore better with the instance-norm networks
+    (statistics over more context, fewer tile borders): on the 64x128x128 benchmark
+    tomogram dewedge gave Pearson 0.257 / 0.299 / 0.319 with 48 / 64 / 96 tiles, n2n with
+    instance norm 0.321 / 0.323 / 0.349. They are also faster: a 128x256x256 tomogram
+    takes 9 tiles of 160x120x120 (2.5 network voxels per output voxel) instead of 32 of
+    96^3 (3.4); end to end 1.7x faster with the same restoration (docs/speed.md). A 128^3
+    tile needs about 280 MB on the CPU in bf16.
     """
-    return 96 if device_type == "cpu" else 128
+    return 128
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -43,7 +47,7 @@ def restore_halves(
     device: Any,
     fast: bool,
     normalization: Normalization | None = None,
-    tile: int | Sequence[int] = 96,
+    tile: int | Sequence[int] = 128,
     overlap: float = 0.25,
     blend: str = "gaussian",
     batch_size: int = 1,
@@ -289,8 +293,8 @@ class RestorationModel:
             One tomogram or ``[even, odd]`` (same shape), any numeric dtype; memory maps are
             read tile by tile.
         tile : int, optional
-            Tile edge in voxels (default 96 on CPU, 128 on a GPU; lowered automatically on
-            out-of-memory).
+            Largest tile edge in voxels (default 128, see :func:`default_tile`; lowered
+            automatically on out-of-memory).
         overlap : float
             Fraction of a tile shared with its neighbours (Gaussian blending), in [0, 1).
         device : str or torch.device
