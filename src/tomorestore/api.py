@@ -391,7 +391,7 @@ def restore(
         The restoration is then accumulated in the file itself (memory-mapped) and never
         held in memory: use it, with file inputs, for tomograms of any size.
     tile : int, optional
-        Tile edge in voxels (default 96 on CPU, 128 on a GPU; lowered on out-of-memory).
+        Largest tile edge in voxels (default 128; lowered on out-of-memory).
     overlap : float
         Fraction of each tile shared with its neighbours, in [0, 1).
     device : str

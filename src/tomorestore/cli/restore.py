@@ -100,7 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--tile",
         type=int,
         metavar="T",
-        help="tile edge in voxels (default 96 on CPU; on a GPU 128, lowered to fit its free "
+        help="largest tile edge in voxels (default 128; on a GPU lowered to fit its free "
         "memory)",
     )
     parser.add_argument(
@@ -155,7 +155,7 @@ def _check_settings(model: Any, args: argparse.Namespace) -> list[Any]:
     if args.tile is not None and network is not None and args.tile < 2 * network.divisor:
         raise InputError(
             f"--tile {args.tile} is too small for this model's network: use at least "
-            f"{2 * network.divisor} voxels (default: 96 on CPU, 128 on a GPU)."
+            f"{2 * network.divisor} voxels (default: 128)."
         )
     return devices
 
