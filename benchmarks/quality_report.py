@@ -167,7 +167,7 @@ def figure(results: Path, path: Path, baselines: dict, parts: list[dict]) -> Non
                 ax.imshow(image, cmap="gray", vmin=lo, vmax=hi)
                 if i == 0:
                     ax.set_title(f"{case} {plane.upper()}", fontsize=8)
-                if j == 0 and k == 0:
+                if k == 0:
                     ax.set_ylabel(name, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
