@@ -220,3 +220,13 @@ def test_each_tomogram_is_restored_with_its_own_tilt_angles(models, data, tmp_pa
     expected = tomorestore.restore(model, input=data / "c.mrc", tile=32, progress=False,
                                    tilt_range=(-40, 29))  # fmt: skip
     np.testing.assert_allclose(read[("per_file", "c")], expected.data, rtol=0, atol=1e-5)
+
+
+def test_the_default_tile_is_said(models, data, tmp_path, capsys):
+    """Without --tile the command says which tile it chose (and an explicit one is not)."""
+    arguments = ["restore", "--model", str(models["n2n"]), "--quiet", "--device", "cpu",
+                 "--input", str(data / "a.mrc"), "--out", str(tmp_path / "a.mrc")]  # fmt: skip
+    assert main(arguments) == 0
+    assert "tile 128 on cpu (the default" in capsys.readouterr().err
+    assert _restore(models["n2n"], "--input", data / "a.mrc", "--out", tmp_path / "b.mrc") == 0
+    assert "the default for the device" not in capsys.readouterr().err

@@ -100,8 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "--tile",
         type=int,
         metavar="T",
-        help="largest tile edge in voxels (default 128; on a GPU lowered to fit its free "
-        "memory)",
+        help="largest tile edge in voxels (default 128; on a GPU lowered to fit its free memory)",
     )
     parser.add_argument(
         "--overlap", type=float, default=0.25, metavar="F", help="tile overlap in [0, 1) (0.25)"
@@ -199,6 +198,12 @@ def _restore_all(
         progress.write(
             f"skipped {skipped} already done (in {args.out_dir}; --overwrite restores them again)"
         )
+    if args.tile is None and todo:
+        from ..training.restoring import default_restore_tile
+
+        tiles = ", ".join(f"{default_restore_tile(model, d)} on {d}" for d in workers)
+        progress.write(f"tile {tiles} (the default for the device; --tile to change)",
+                       stream=sys.stderr)  # fmt: skip
 
     def work(
         replica: Any, item: tuple[RestoreJob, dict], device: Any, should_stop: Any

@@ -137,6 +137,19 @@ def plan_restore(
     )
 
 
+def default_restore_tile(model: Any, device: Any, batch_size: int = 1) -> int:
+    """The tile edge a restore on ``device`` uses when none is given (what was chosen).
+
+    ``default_tile`` of the device type (128 on a CPU), lowered on a GPU to fit its free
+    memory (:func:`~tomorestore.inference.tile_memory.automatic_tile`).
+    """
+    from .device import resolve_device
+
+    return _automatic_tile(
+        resolve_device(device), model.config.network, int(batch_size), model.config.fast
+    )
+
+
 def _automatic_tile(device: Any, network: Any, batch_size: int, fast: bool) -> int:
     """The default tile for ``device``'s type, lowered to fit a GPU's free memory."""
     from ..inference.tile_memory import automatic_tile
