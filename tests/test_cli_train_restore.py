@@ -111,6 +111,8 @@ def test_ctrl_c_saves_checkpoint_and_exits_130(
             signal.raise_signal(signal.SIGINT)  # as if the user pressed Ctrl-C
 
     monkeypatch.setattr(progress.TrainProgress, "__call__", interrupt_after_first_step)
+    # a background job may start with SIGINT ignored: install Python's handler for the test
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
     ckpt = tmp_path / "model.ckpt"
     code = main(
         [
@@ -123,7 +125,8 @@ def test_ctrl_c_saves_checkpoint_and_exits_130(
     assert code == 130
     assert "stopped at step 1 of 50" in captured.out and "--resume" in captured.out
     assert RestorationModel.load(ckpt).step == 1
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    restored = signal.signal(signal.SIGINT, before)
+    assert restored is signal.default_int_handler  # the command put back the handler it found
 
 
 @pytest.mark.parametrize(

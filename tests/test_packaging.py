@@ -170,9 +170,14 @@ def _declared(project: dict, extra: str | None) -> set[str]:
 
 
 def _third_party_imports(paths: list[Path]) -> dict[str, set[str]]:
-    """Top-level third-party module name -> the files that import it (``ast``, any depth)."""
+    """Top-level third-party module name -> the files that import it (``ast``, any depth).
+
+    A module beside the importing file (``benchmarks/quality.py`` importing
+    ``quality_metrics``) is local, not third-party.
+    """
     found: dict[str, set[str]] = {}
     for path in paths:
+        siblings = {p.stem for p in path.parent.glob("*.py")}
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -183,7 +188,7 @@ def _third_party_imports(paths: list[Path]) -> dict[str, set[str]]:
                 continue
             for name in names:
                 top = name.partition(".")[0]
-                if top in sys.stdlib_module_names or top == "tomorestore":
+                if top in sys.stdlib_module_names or top == "tomorestore" or top in siblings:
                     continue
                 found.setdefault(top, set()).add(str(path.relative_to(REPO)))
     return found
