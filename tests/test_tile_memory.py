@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -62,11 +64,13 @@ def test_restore_plan_takes_the_memory_fitted_tile_on_cuda(monkeypatch):
     monkeypatch.setattr(tile_memory, "free_memory_bytes", lambda d: None if str(d) == "cpu"
                         else 2 * GIB)  # fmt: skip
     network = NetworkConfig()  # 32 base channels, depth 3
+    fast = SimpleNamespace(config=SimpleNamespace(network=network, fast=True))
+    slow = SimpleNamespace(config=SimpleNamespace(network=network, fast=False))
     gpu = default_tile("cuda")
-    cuda_tile = restoring._automatic_tile(torch.device("cuda:0"), network, 1, True)
+    cuda_tile = restoring.default_restore_tile(fast, torch.device("cuda:0"), 1)
     assert cuda_tile == fit_tile(gpu, 2 * GIB, base_channels=32, divisor=8, fast=True)
     assert cuda_tile < gpu
-    assert restoring._automatic_tile(torch.device("cpu"), network, 1, True) == default_tile("cpu")
+    assert restoring.default_restore_tile(fast, torch.device("cpu"), 1) == default_tile("cpu")
     plenty = 200 * GIB
     monkeypatch.setattr(tile_memory, "free_memory_bytes", lambda d: plenty)
-    assert restoring._automatic_tile(torch.device("cuda:0"), network, 4, False) == gpu
+    assert restoring.default_restore_tile(slow, torch.device("cuda:0"), 4) == gpu

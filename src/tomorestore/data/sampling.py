@@ -182,10 +182,9 @@ class PatchSampler:
         data set's refilled halves do not stay in memory.
         """
         self._generation += 1
-        new = [
-            self._to_scratch(h if _is_float32_memmap(h) else np.asarray(h, dtype=np.float32), i)
-            for i, h in enumerate(halves)
-        ]
+        # asanyarray keeps a float32 memory map (e.g. from next_halves) as it is
+        arrays = [np.asanyarray(h, dtype=np.float32) for h in halves]
+        new = [self._to_scratch(a, i) for i, a in enumerate(arrays)]
         if len(new) != len(self._halves):
             raise InputError(f"expected {len(self._halves)} halves, got {len(new)}.")
         if any(h.shape == self.original_shape for h in new):
@@ -195,6 +194,15 @@ class PatchSampler:
                 f"replacement halves must have shape {self.original_shape} or {self.shape}."
             )
         self._halves = new
+
+    def unpadded_halves(self) -> list[Any]:
+        """The halves without the reflection padding of volumes smaller than a crop.
+
+        Volumes at least a crop large are never padded: they are returned as they are
+        (memory maps and :class:`~tomorestore.data.NormalizedVolume` stay lazy).
+        """
+        z, y, x = self.original_shape
+        return [h if tuple(h.shape) == (z, y, x) else h[:z, :y, :x] for h in self._halves]
 
     def next_halves(self) -> list[np.ndarray]:
         """Zero-filled float32 arrays (unpadded shape) to fill and pass to :meth:`set_halves`.
@@ -267,7 +275,3 @@ class PatchSampler:
     def validation_corners(self) -> np.ndarray:
         """Corners of the fixed validation crops."""
         return self._val_corners.copy()
-
-
-def _is_float32_memmap(array: Any) -> bool:
-    return isinstance(array, np.memmap) and array.dtype == np.float32

@@ -82,13 +82,11 @@ class Dewedge(Method):
         every = self.params.refill_every
         if every <= 0 or step <= 0 or step % every:
             return False
-        z, y, x = sampler.original_shape
         tile = max(16, min(64, patch_from_crop(sampler.crop_size)
                            if self.params.rotations == "so3" else sampler.crop_size))  # fmt: skip
         targets = sampler.next_halves()
-        for half, target in zip(sampler.halves, targets, strict=True):
-            view = half if tuple(half.shape) == (z, y, x) else half[:z, :y, :x]
-            refill_wedge(model, view, self, device=device, tile=tile, out=target)
+        for half, target in zip(sampler.unpadded_halves(), targets, strict=True):
+            refill_wedge(model, half, self, device=device, tile=tile, out=target)
         sampler.set_halves(targets)
         return True
 

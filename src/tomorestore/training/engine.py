@@ -559,7 +559,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
         image = preview_slice(
             network,
             parts[0].method,
-            _unpadded(parts[0].sampler),
+            parts[0].sampler.unpadded_halves(),
             device=device,
             fast=config.fast,
             normalization=run.normalization,
@@ -657,8 +657,3 @@ class _BestWeights:
         if math.isfinite(loss) and loss < self.loss:
             self.loss, self.step = loss, step
             self.state = {k: v.detach().clone() for k, v in network.state_dict().items()}
-
-
-def _unpadded(sampler: PatchSampler) -> list[np.ndarray]:
-    z, y, x = sampler.original_shape
-    return [half[:z, :y, :x] for half in sampler.halves]

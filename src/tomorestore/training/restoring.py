@@ -122,7 +122,7 @@ def plan_restore(
         frame = wedge
     network_config = model.config.network
     if tile is None:
-        tile = _automatic_tile(torch_device, network_config, int(batch_size), model.config.fast)
+        tile = default_restore_tile(model, torch_device, int(batch_size))
     return RestorePlan(
         arrays=arrays,
         normalization=norm,
@@ -141,21 +141,14 @@ def default_restore_tile(model: Any, device: Any, batch_size: int = 1) -> int:
     """The tile edge a restore on ``device`` uses when none is given (what was chosen).
 
     ``default_tile`` of the device type (128 on a CPU), lowered on a GPU to fit its free
-    memory (:func:`~tomorestore.inference.tile_memory.automatic_tile`).
+    memory (:func:`~tomorestore.inference.tile_memory.automatic_tile`). ``device`` is a
+    resolved :class:`torch.device` (:func:`~tomorestore.training.device.resolve_device`).
     """
-    from .device import resolve_device
-
-    return _automatic_tile(
-        resolve_device(device), model.config.network, int(batch_size), model.config.fast
-    )
-
-
-def _automatic_tile(device: Any, network: Any, batch_size: int, fast: bool) -> int:
-    """The default tile for ``device``'s type, lowered to fit a GPU's free memory."""
     from ..inference.tile_memory import automatic_tile
     from .restoration_model import default_tile
 
     preferred = default_tile(device.type)
+    network = model.config.network
     if network is None:
         return preferred
     return automatic_tile(
@@ -163,8 +156,8 @@ def _automatic_tile(device: Any, network: Any, batch_size: int, fast: bool) -> i
         device,
         base_channels=network.base_channels,
         divisor=network.divisor,
-        batch_size=batch_size,
-        fast=bool(fast),
+        batch_size=int(batch_size),
+        fast=bool(model.config.fast),
     )
 
 
