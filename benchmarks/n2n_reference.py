@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="fraction of Y never trained on")  # fmt: skip
     parser.add_argument("--bf16", action="store_true", help="train under bf16 autocast")
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--score-every", type=int, default=200,
+    parser.add_argument("--score-every", type=int, default=100,
                         help="score the reference's restoration every N steps")  # fmt: skip
     parser.add_argument("--compare", action="store_true",
                         help="also train tomorestore's n2n on the same halves")  # fmt: skip
@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _, _, curve = run_plain(
             sim.even, sim.odd, settings,
             score_at=set(range(every, settings.steps + 1, every)),
-            score=lambda restored, parts: _scores(score, restored, parts),
+            score=lambda restored, parts: _progress(start, _scores(score, restored, parts)),
         )  # fmt: skip
         row = {"name": f"plain reference ({args.label})", **curve[-1],
                "steps": settings.steps, "time_s": time.perf_counter() - start,
@@ -159,6 +159,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     path.write_text(json.dumps(part, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {path}", flush=True)
     return part
+
+
+def _progress(start: float, scores: dict[str, Any]) -> dict[str, Any]:
+    """Print the scores of a curve point as they come (long runs), and return them."""
+    keys = ("structure", "wedge_noline", "measured")
+    print(f"  {time.perf_counter() - start:.0f} s", {k: round(float(scores[k]), 4) for k in keys},
+          flush=True)  # fmt: skip
+    return scores
 
 
 def _report(row: dict[str, Any]) -> None:
