@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from tomorestore.errors import Cancelled, InputError
-from tomorestore.inference import predict_tiled, restore_volume
+from tomorestore.inference import DEFAULT_OVERLAP, predict_tiled, restore_volume
 from tomorestore.inference.oom import TileSettings, is_out_of_memory, shrink
 from tomorestore.inference.tiling import (
     plan_axis,
@@ -199,7 +199,7 @@ def test_progress_is_monotone_and_reaches_total(volume):
     totals = {t for _, t in calls}
     assert len(totals) == 1
     total = totals.pop()
-    assert total == len(plan_grid(volume.shape, (16, 16, 16), 0.25))
+    assert total == len(plan_grid(volume.shape, (16, 16, 16), DEFAULT_OVERLAP))
     done = [d for d, _ in calls]
     assert done == sorted(done) and done[-1] == total
     assert len(calls) == -(-total // 4)
@@ -321,7 +321,7 @@ def test_restore_volume_with_an_untrained_residual_unet_is_identity(volume):
     result = restore_volume(net, volume, tile=24, progress=lambda d, t: progress.append(d))
     np.testing.assert_allclose(result, volume, atol=1e-5)
     assert net.training  # training flag restored
-    assert progress[-1] == len(plan_grid(volume.shape, (24, 24, 24), 0.25))
+    assert progress[-1] == len(plan_grid(volume.shape, (24, 24, 24), DEFAULT_OVERLAP))
 
 
 def test_restore_volume_fast_mode_is_close_to_fp32(volume):

@@ -25,6 +25,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from .errors import InputError
+from .inference.tiling import DEFAULT_OVERLAP
 from .io import Volume
 from .training.config import (
     TrainConfig,
@@ -368,7 +369,7 @@ def restore(
     odd: Any = None,
     out: PathLike | None = None,
     tile: int | None = None,
-    overlap: float = 0.25,
+    overlap: float = DEFAULT_OVERLAP,
     device: str = "auto",
     progress: bool | Callable[[int, int], None] = True,
     should_stop: Callable[[], bool] | None = None,

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..inference.tiling import DEFAULT_OVERLAP
 from .restore_jobs import OUTPUT_SUFFIX, RestoreJob, plan_jobs
 from .run_options import add_run_options
 
@@ -103,7 +104,11 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="largest tile edge in voxels (default 128; on a GPU lowered to fit its free memory)",
     )
     parser.add_argument(
-        "--overlap", type=float, default=0.25, metavar="F", help="tile overlap in [0, 1) (0.25)"
+        "--overlap",
+        type=float,
+        default=DEFAULT_OVERLAP,
+        metavar="F",
+        help=f"fraction of a tile shared with each neighbour, in [0, 1) ({DEFAULT_OVERLAP:g})",
     )
     add_run_options(parser, device_list=True)
     parser.set_defaults(func=run)
@@ -125,7 +130,9 @@ def run(args: argparse.Namespace) -> int:
         an input file (the caller exits with status 2).
     """
     if not 0.0 <= args.overlap < 1.0:
-        raise InputError(f"--overlap must be in [0, 1), got {args.overlap:g}; e.g. 0.25")
+        raise InputError(
+            f"--overlap must be in [0, 1), got {args.overlap:g}; e.g. {DEFAULT_OVERLAP:g}"
+        )
     if args.tile is not None and args.tile < 1:
         raise InputError(f"--tile must be a positive number of voxels, got {args.tile}")
     jobs = plan_jobs(args)

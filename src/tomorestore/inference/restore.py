@@ -15,6 +15,7 @@ from torch import nn
 
 from ..models.performance import autocast_context, prepare_for_speed, to_channels_last_3d
 from .tiled import predict_tiled
+from .tiling import DEFAULT_OVERLAP
 
 
 def restore_volume(
@@ -25,7 +26,7 @@ def restore_volume(
     fast: bool = False,
     input_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     tile: int | Sequence[int] = 64,
-    overlap: float = 0.25,
+    overlap: float = DEFAULT_OVERLAP,
     blend: str = "gaussian",
     batch_size: int = 1,
     stitch_device: torch.device | str = "cpu",

@@ -18,7 +18,7 @@ from .oom import (
     shrink,
 )
 from .slabs import fill_in_slabs
-from .tiling import BLEND_MODES, TileGrid, plan_grid
+from .tiling import BLEND_MODES, DEFAULT_OVERLAP, TileGrid, plan_grid
 
 Predict = Callable[[torch.Tensor], torch.Tensor]
 DEFAULT_MIN_TILE = 16
@@ -37,7 +37,7 @@ def predict_tiled(
     predict: Predict,
     *,
     tile: int | Sequence[int] = 64,
-    overlap: float = 0.25,
+    overlap: float = DEFAULT_OVERLAP,
     blend: str = "gaussian",
     batch_size: int = 1,
     compute_device: torch.device | str = "cpu",

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..data.normalization import Normalization
 from ..errors import CheckpointError
+from ..inference.tiling import DEFAULT_OVERLAP
 from .config import TrainConfig, WedgeConfig
 from .history import TrainingHistory
 
@@ -48,7 +49,7 @@ def restore_halves(
     fast: bool,
     normalization: Normalization | None = None,
     tile: int | Sequence[int] = 128,
-    overlap: float = 0.25,
+    overlap: float = DEFAULT_OVERLAP,
     blend: str = "gaussian",
     batch_size: int = 1,
     progress: ProgressCallback | None = None,
@@ -275,7 +276,7 @@ class RestorationModel:
         halves: Any,
         *,
         tile: int | None = None,
-        overlap: float = 0.25,
+        overlap: float = DEFAULT_OVERLAP,
         device: Any = "auto",
         progress: ProgressCallback | None = None,
         should_stop: Callable[[], bool] | None = None,
@@ -337,7 +338,7 @@ class RestorationModel:
         halves: Any,
         *,
         tile: int | None = None,
-        overlap: float = 0.25,
+        overlap: float = DEFAULT_OVERLAP,
         device: Any = "auto",
         progress: ProgressCallback | None = None,
         should_stop: Callable[[], bool] | None = None,
@@ -380,7 +381,7 @@ class RestorationModel:
         voxel_size: Any = None,
         origin: Any = None,
         tile: int | None = None,
-        overlap: float = 0.25,
+        overlap: float = DEFAULT_OVERLAP,
         device: Any = "auto",
         progress: ProgressCallback | None = None,
         should_stop: Callable[[], bool] | None = None,

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..data.normalization import Normalization
 from ..errors import InputError
+from ..inference.tiling import DEFAULT_OVERLAP
 from .config import WedgeConfig
 from .tilt_frame import from_method_frame, to_method_frame
 
@@ -101,7 +102,7 @@ def plan_restore(
 
     arrays = check_halves(halves)
     if not 0.0 <= overlap < 1.0:
-        raise InputError(f"overlap must be in [0, 1), got {overlap}; try 0.25.")
+        raise InputError(f"overlap must be in [0, 1), got {overlap}; try {DEFAULT_OVERLAP:g}.")
     if int(batch_size) < 1:
         raise InputError(f"batch_size must be at least 1, got {batch_size}.")
     if wedge is not None and not isinstance(wedge, WedgeConfig):

@@ -12,6 +12,7 @@ from typing import Any
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, SpinBox
 
 from ...errors import InputError
+from ...inference.tiling import DEFAULT_OVERLAP
 from .field_widgets import AutoNumber
 from .method_choice import device_choices
 
@@ -57,8 +58,8 @@ class RestoreForm(Container):
             label="Overlap",
             min=OVERLAP_RANGE[0],
             max=OVERLAP_RANGE[1],
-            step=0.05,
-            value=0.25,
+            step=0.0625,
+            value=DEFAULT_OVERLAP,
             tooltip="Fraction of a tile shared with each neighbour (blended).",
         )
         self.device = ComboBox(
