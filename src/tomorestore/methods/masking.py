@@ -13,6 +13,7 @@ All functions take patches ``(B, Z, Y, X)`` on any device. Random numbers are dr
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -248,11 +249,38 @@ def struct_coordinates(
     elif shape == "cross":
         offsets = [(dz, 0) for dz in range(-struct_z, struct_z + 1) if dz]
         offsets += [(0, dx) for dx in range(-struct_x, struct_x + 1) if dx]
+    elif shape == "auto":
+        raise InputError(
+            "struct_shape 'auto' takes its offsets from the data: pass them as struct_offsets "
+            "(tomorestore.methods.noise_correlation.correlated_offsets)"
+        )
     else:
         raise InputError(f"unknown struct mask shape {shape!r}; use 'cross' or 'plane'")
+    return offset_coordinates(coords, size, [(dz, 0, dx) for dz, dx in offsets])
+
+
+def offset_coordinates(
+    coords: torch.Tensor, size: tuple[int, int, int], offsets: Sequence[tuple[int, int, int]]
+) -> torch.Tensor:
+    """The voxels at ``offsets`` ``(dz, dy, dx)`` from each blind spot, inside the patch.
+
+    Parameters
+    ----------
+    coords : torch.Tensor
+        ``(N, 4)`` blind spots ``(b, z, y, x)``.
+    size : tuple of int
+        Patch size ``(Z, Y, X)``.
+    offsets : sequence of (int, int, int)
+        Offsets from a blind spot (not the zero offset).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(M, 4)`` coordinates; those outside the patch are dropped.
+    """
     if not offsets:
         return coords.new_zeros((0, 4))
-    steps = torch.tensor([(0, dz, 0, dx) for dz, dx in offsets], device=coords.device)
+    steps = torch.tensor([(0, *offset) for offset in offsets], device=coords.device)
     shifted = (coords[:, None, :] + steps[None]).reshape(-1, 4)
     limits = torch.tensor(size, device=coords.device)
     inside = ((shifted[:, 1:] >= 0) & (shifted[:, 1:] < limits)).all(dim=1)
@@ -264,6 +292,7 @@ def blind_spot_inputs(
     params: N2VParams,
     *,
     generator: torch.Generator | None = None,
+    struct_offsets: Sequence[tuple[int, int, int]] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mask a batch of patches for blind-spot training.
 
@@ -275,6 +304,10 @@ def blind_spot_inputs(
         Masking percentage, neighbourhood, replacement rule and struct mask.
     generator : torch.Generator, optional
         Source of randomness.
+    struct_offsets : sequence of (int, int, int), optional
+        The struct mask as offsets ``(dz, dy, dx)`` from a blind spot (e.g. measured with
+        :func:`~tomorestore.methods.noise_correlation.correlated_offsets`); replaces the
+        one ``params`` describes (``struct_z``, ``struct_x``, ``struct_shape``).
 
     Returns
     -------
@@ -296,9 +329,13 @@ def blind_spot_inputs(
         generator=generator,
     )
     inputs = patches.clone()
-    blanked = struct_coordinates(
-        coords, size, struct_z=params.struct_z, struct_x=params.struct_x, shape=params.struct_shape
-    )
+    if struct_offsets is not None:
+        blanked = offset_coordinates(coords, size, struct_offsets)
+    else:
+        blanked = struct_coordinates(
+            coords, size, struct_z=params.struct_z, struct_x=params.struct_x,
+            shape=params.struct_shape,
+        )  # fmt: skip
     if blanked.shape[0]:
         flat = _randint(math.prod(size), (blanked.shape[0],), generator, patches.device)
         donors = patches.reshape(patches.shape[0], -1)[blanked[:, 0], flat]

@@ -9,8 +9,11 @@ import torch
 from .augment import random_wedge_preserving_flips
 from .base import Method
 from .masking import blind_spot_inputs, blind_spot_loss
+from .noise_correlation import correlated_offsets, noise_autocorrelation
 from .params import N2VParams
 from .registry import register_method
+
+AUTO_STRUCT_RADIUS = 3  # voxels: the neighbourhood a measured struct mask may cover
 
 
 @register_method
@@ -37,13 +40,31 @@ class N2V(Method):
     n2v2_network: ClassVar[bool] = True
 
     params: N2VParams
+    struct_offsets: list[tuple[int, int, int]] | None = None
 
     def training_loss(
         self, model: torch.nn.Module, batch: torch.Tensor, *, generator: torch.Generator
     ) -> torch.Tensor:
         """Blind-spot MSE of ``batch`` ``(B, H, c, c, c)`` (halves flattened into the batch)."""
+        offsets = self.measured_struct_offsets(batch)
         patches = batch.reshape(-1, 1, *batch.shape[-3:])
         patches = random_wedge_preserving_flips(patches, generator=generator)[:, 0]
-        inputs, coords = blind_spot_inputs(patches, self.params, generator=generator)
+        inputs, coords = blind_spot_inputs(
+            patches, self.params, generator=generator, struct_offsets=offsets
+        )
         prediction = model(inputs.unsqueeze(1))[:, 0]
         return blind_spot_loss(prediction, patches, coords)
+
+    def measured_struct_offsets(self, batch: torch.Tensor) -> list[tuple[int, int, int]] | None:
+        """With ``struct_shape="auto"``: the struct mask measured on the first batch seen.
+
+        The offsets are measured once (:func:`~tomorestore.methods.noise_correlation.
+        noise_autocorrelation` of that batch, thresholded at ``struct_threshold``) and kept
+        for the rest of the run. Other shapes return None (the params describe the mask).
+        """
+        if self.params.struct_shape != "auto":
+            return None
+        if self.struct_offsets is None:
+            correlation = noise_autocorrelation(batch, radius=AUTO_STRUCT_RADIUS)
+            self.struct_offsets = correlated_offsets(correlation, self.params.struct_threshold)
+        return self.struct_offsets

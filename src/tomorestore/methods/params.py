@@ -72,13 +72,25 @@ class N2VParams(MethodParams):
         ),
     )
 
-    struct_shape: Literal["cross", "plane"] = Field(
+    struct_shape: Literal["cross", "plane", "auto"] = Field(
         "cross",
         description=(
             "'cross': blank ±struct_z along Z and ±struct_x along X; 'plane': blank the "
             "whole (2·struct_z+1) x (2·struct_x+1) rectangle of the XZ plane around each "
             "blind spot (back-projection noise is also correlated along the tilt "
-            "directions, diagonally in XZ)."
+            "directions, diagonally in XZ); 'auto': blank every neighbour within 3 voxels "
+            "whose noise correlation, measured on the first training batch (even-odd "
+            "difference, or a high-pass residual of one tomogram), is at least "
+            "struct_threshold in size."
+        ),
+    )
+    struct_threshold: float = Field(
+        0.05,
+        gt=0.0,
+        lt=1.0,
+        description=(
+            "With struct_shape 'auto': the smallest |noise correlation| (relative to the "
+            "noise variance) for which a neighbour of a blind spot is blanked."
         ),
     )
 
