@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "n2n", sim, budget=args.budget_scale, device="cpu", params=params, seed=case.seed,
             train_fields=train_fields)  # fmt: skip
         row = {"name": "tomorestore n2n" + (f" ({args.label})" if args.compare_only else ""),
-               **_scores(score, restored, parts), "steps": info["steps"],
+               **_scores(score, restored, parts), "steps": info["config"]["steps"],
                "time_s": time.perf_counter() - start, "val_losses": info["val_losses"],
                "config": info["config"]}  # fmt: skip
         _report(row)
