@@ -8,8 +8,9 @@ training steps (n2n's loss, Adam), and prints the best pass and step, its user a
 CPU seconds and the child's peak RSS. Settings:
 
 - ``glibc``: glibc's defaults (``TOMORESTORE_MALLOC_TOP_PAD=0`` in the child);
-- ``kept``: tomorestore's setting (``mallopt(M_TOP_PAD, 1 GiB)``, applied by
-  ``prepare_for_speed``).
+- ``kept``: tomorestore's setting (``mallopt(M_TOP_PAD, DEFAULT_TOP_PAD)``, applied by
+  ``prepare_for_speed``);
+- with ``--pads 256 512``: those pads (MiB), through ``TOMORESTORE_MALLOC_TOP_PAD``.
 
 Examples
 --------
@@ -88,6 +89,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed training steps")
     parser.add_argument("--patch", type=int, default=64, help="training patch edge")
     parser.add_argument("--repeats", type=int, default=2, help="child runs per setting")
+    parser.add_argument("--pads", type=float, nargs="*", default=[],
+                        help="also these pads (MiB), e.g. --pads 256 512")  # fmt: skip
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     tile = tuple(int(v) for v in args.tile.split(","))
@@ -96,6 +99,8 @@ def main() -> None:
         return
 
     settings = {"glibc": {ENV: "0"}, "kept": {}}
+    for mib in args.pads:
+        settings[f"{mib:g} MiB"] = {ENV: str(int(mib * 2**20))}
     best: dict[str, dict] = {}
     for _ in range(args.repeats):
         for label, extra in settings.items():
