@@ -63,7 +63,7 @@ def restore_with(method: str, args: argparse.Namespace) -> tuple[Path, str]:
         )  # fmt: skip
     trained = time.perf_counter() - start
     tomorestore.restore(model, input=args.input, out=restored, device="cpu", progress=False)
-    caption = f"{method}: {model.step} steps, {trained:.0f} s"
+    caption = f"{method}: weights of step {model.step}, {trained:.0f} s"
     caption_file.write_text(caption + "\n")
     print(caption, flush=True)
     return restored, caption
