@@ -173,11 +173,13 @@ def _third_party_imports(paths: list[Path]) -> dict[str, set[str]]:
     """Top-level third-party module name -> the files that import it (``ast``, any depth).
 
     A module beside the importing file (``benchmarks/quality.py`` importing
-    ``quality_metrics``) is local, not third-party.
+    ``quality_metrics``) or a benchmark script (a test importing ``plain_n2n``) is local,
+    not third-party.
     """
     found: dict[str, set[str]] = {}
+    benchmark_modules = {p.stem for p in (REPO / "benchmarks").glob("*.py")}
     for path in paths:
-        siblings = {p.stem for p in path.parent.glob("*.py")}
+        siblings = {p.stem for p in path.parent.glob("*.py")} | benchmark_modules
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
