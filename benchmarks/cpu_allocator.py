@@ -28,6 +28,8 @@ import subprocess
 import sys
 import time
 
+ENV = "TOMORESTORE_MALLOC_TOP_PAD"
+
 
 def _child(tile: tuple[int, int, int], passes: int, steps: int, patch: int) -> dict:
     import torch
@@ -111,13 +113,11 @@ def main() -> None:
                 env=env, capture_output=True, text=True, check=True,
             )  # fmt: skip
             result = json.loads(out.stdout.strip().splitlines()[-1])
+            kept = best.setdefault(label, {"peak_rss_mb": 0.0})
             for key in ("pass", "step"):
-                if key in result and (
-                    key not in best.get(label, {}) or result[key][0] < best[label][key][0]
-                ):
-                    best.setdefault(label, {})[key] = result[key]
-            peak = max(best.get(label, {}).get("peak_rss_mb", 0.0), result["peak_rss_mb"])
-            best.setdefault(label, {})["peak_rss_mb"] = peak
+                if key in result and (key not in kept or result[key][0] < kept[key][0]):
+                    kept[key] = result[key]  # (wall, user, sys) of the fastest
+            kept["peak_rss_mb"] = max(kept["peak_rss_mb"], result["peak_rss_mb"])
 
     voxels = tile[0] * tile[1] * tile[2]
     print(f"tile {tile}, training batch 4 x {args.patch}^3, best of {args.repeats} children")
@@ -133,8 +133,6 @@ def main() -> None:
             row += f" {wall:7.3f} {user:6.2f} {system:6.2f}"
         print(row + f" {result['peak_rss_mb']:12.0f}")
 
-
-ENV = "TOMORESTORE_MALLOC_TOP_PAD"
 
 if __name__ == "__main__":
     main()

@@ -74,11 +74,8 @@ def noise_autocorrelation(batch: torch.Tensor, radius: int = 3) -> torch.Tensor:
     lags = torch.arange(-radius, radius + 1)
     index = [torch.remainder(lags, n) for n in padded]
     window = sums[index[0][:, None, None], index[1][None, :, None], index[2][None, None, :]]
-    pairs = torch.tensor(
-        [[[(size[0] - abs(a)) * (size[1] - abs(b)) * (size[2] - abs(c)) for c in lags]
-          for b in lags] for a in lags],
-        dtype=torch.float64,
-    )  # fmt: skip
+    counts = [(n - lags.abs()).to(torch.float64) for n in size]  # voxel pairs per axis lag
+    pairs = counts[0][:, None, None] * counts[1][None, :, None] * counts[2][None, None, :]
     correlation = window / pairs
     return correlation / correlation[radius, radius, radius]
 

@@ -37,11 +37,11 @@ def _mallopt():  # noqa: ANN202 - a ctypes function or None
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        gnu_libc_version = libc.gnu_get_libc_version  # absent on musl: no mallopt there
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return None
-    del gnu_libc_version
+    if not hasattr(libc, "gnu_get_libc_version"):  # musl: its mallopt does nothing
+        return None
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     return mallopt
