@@ -8,8 +8,9 @@ training steps (n2n's loss, Adam), and prints the best pass and step, its user a
 CPU seconds and the child's peak RSS. Settings:
 
 - ``glibc``: glibc's defaults (``TOMORESTORE_MALLOC_TOP_PAD=0`` in the child);
-- ``kept``: tomorestore's setting (``mallopt(M_TOP_PAD, DEFAULT_TOP_PAD)``, applied by
-  ``prepare_for_speed``);
+- ``kept``: tomorestore's settings, applied by ``prepare_for_speed``: the restoring pad
+  (``RESTORE_TOP_PAD``, 256 MiB) for the passes, then the training pad
+  (``TRAINING_TOP_PAD``, 1 GiB) for the steps;
 - with ``--pads 256 512``: those pads (MiB), through ``TOMORESTORE_MALLOC_TOP_PAD``.
 
 Examples
@@ -67,6 +68,7 @@ def _child(tile: tuple[int, int, int], passes: int, steps: int, patch: int) -> d
 
         result["pass"] = best_of(passes, forward)
     if steps:
+        prepare_for_speed(network, "cpu", channels_last=True, training=True)
         network.train()
         optimizer = torch.optim.Adam(network.parameters(), lr=1e-4)
         batch = to_channels_last_3d(torch.randn(4, 1, patch, patch, patch))

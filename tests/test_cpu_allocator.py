@@ -9,7 +9,12 @@ import torch
 
 from tomorestore.errors import InputError
 from tomorestore.models import cpu_allocator, performance
-from tomorestore.models.cpu_allocator import keep_freed_memory, top_pad_setting
+from tomorestore.models.cpu_allocator import (
+    RESTORE_TOP_PAD,
+    TRAINING_TOP_PAD,
+    keep_freed_memory,
+    top_pad_setting,
+)
 
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
@@ -18,12 +23,29 @@ GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 def _clean_environment(monkeypatch):
     monkeypatch.delenv("TOMORESTORE_MALLOC_TOP_PAD", raising=False)
     monkeypatch.delenv("MALLOC_TOP_PAD_", raising=False)
+    monkeypatch.setattr(cpu_allocator, "_applied_pad", 0)
 
 
-def test_the_default_pad_is_one_gibibyte_and_the_variable_overrides_it(monkeypatch):
-    assert top_pad_setting() == 1 << 30
-    monkeypatch.setenv("TOMORESTORE_MALLOC_TOP_PAD", "268435456")
-    assert top_pad_setting() == 268435456
+def test_restoring_pads_256_mib_training_1_gib_and_the_variable_overrides_both(monkeypatch):
+    assert top_pad_setting() == RESTORE_TOP_PAD == 256 << 20
+    assert top_pad_setting(TRAINING_TOP_PAD) == 1 << 30
+    calls = []
+    monkeypatch.setattr(cpu_allocator, "_mallopt", lambda: lambda *a: calls.append(a[1]) or 1)
+    assert keep_freed_memory() is True
+    assert keep_freed_memory(training=True) is True
+    assert calls == [256 << 20, 1 << 30]
+    monkeypatch.setenv("TOMORESTORE_MALLOC_TOP_PAD", "2147483647")
+    assert top_pad_setting() == top_pad_setting(TRAINING_TOP_PAD) == 2147483647
+
+
+def test_a_smaller_pad_never_replaces_a_larger_one(monkeypatch):
+    """A restore inside training (dewedge's refill) keeps the training pad."""
+    calls = []
+    monkeypatch.setattr(cpu_allocator, "_mallopt", lambda: lambda *a: calls.append(a[1]) or 1)
+    assert keep_freed_memory(training=True) is True
+    assert keep_freed_memory() is True  # already at least 256 MiB: nothing to do
+    assert keep_freed_memory(2000 << 20) is True
+    assert calls == [1 << 30, 2000 << 20]
 
 
 @pytest.mark.parametrize("text", ["lots", "-1", str(2**31), "1.5"])
@@ -65,9 +87,12 @@ def test_glibc_accepts_the_setting():
 
 def test_preparing_a_network_for_the_cpu_applies_it_and_for_other_devices_not(monkeypatch):
     calls = []
-    monkeypatch.setattr(performance, "keep_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(
+        performance, "keep_freed_memory", lambda training: calls.append(training) or True
+    )
     network = torch.nn.Conv3d(1, 1, 3)
     performance.prepare_for_speed(network, "cpu")
-    assert calls == [1]
+    performance.prepare_for_speed(network, "cpu", training=True)
+    assert calls == [False, True]
     performance.prepare_for_speed(network, "meta", channels_last=False)
-    assert calls == [1]
+    assert calls == [False, True]

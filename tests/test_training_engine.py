@@ -112,6 +112,23 @@ def test_learning_rate_schedule() -> None:
     assert lrs[0] < lrs[19] == pytest.approx(1e-3)
     assert all(a >= b for a, b in zip(lrs[20:], lrs[21:], strict=False))
     assert lrs[-1] == pytest.approx(5e-5)
+    constant = [learning_rate_at(s, 400, 1e-3, "constant") for s in range(21, 401)]
+    assert constant == [1e-3] * len(constant)
+
+
+@pytest.mark.parametrize("name", ["n2v", "n2n", "dewedge", "ei"])
+def test_schedule_is_the_methods_unless_given(name: str) -> None:
+    from tomorestore.methods import get_method
+    from tomorestore.training import resolve_config
+
+    cls = get_method(name)
+    wedge = make_wedge((-60, 60)) if cls.needs_wedge else None
+    config = make_config(method=name, wedge=wedge)
+    assert config.schedule is None
+    assert resolve_config(config, cls, "cpu").schedule == cls.default_schedule
+    for chosen in ("cosine", "constant"):
+        given = make_config(method=name, wedge=wedge, schedule=chosen)
+        assert resolve_config(given, cls, "cpu").schedule == chosen
 
 
 # -- device ----------------------------------------------------------------------------------

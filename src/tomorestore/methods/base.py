@@ -59,6 +59,8 @@ class Method(abc.ABC):
     default_batch_size: ClassVar[int]
     default_patch_size: ClassVar[int]
     default_learning_rate: ClassVar[float]
+    #: Learning-rate schedule after the warm-up: ``"cosine"`` decay or ``"constant"``.
+    default_schedule: ClassVar[str] = "cosine"
     n2v2_network: ClassVar[bool] = False
     #: Normalisation of the method's default network (see ``NetworkConfig.norm``).
     network_norm: ClassVar[str] = "instance"

@@ -59,19 +59,24 @@ def to_channels_last_3d(x: torch.Tensor) -> torch.Tensor:
 
 
 def prepare_for_speed(
-    model: nn.Module, device: torch.device | str, *, channels_last: bool = True
+    model: nn.Module,
+    device: torch.device | str,
+    *,
+    channels_last: bool = True,
+    training: bool = False,
 ) -> nn.Module:
     """Move ``model`` to ``device`` (in place) and, if asked, to ``channels_last_3d``.
 
     On the CPU it also asks ``malloc`` to keep freed memory for reuse
-    (:func:`~tomorestore.models.cpu_allocator.keep_freed_memory`; 1.5x faster passes).
+    (:func:`~tomorestore.models.cpu_allocator.keep_freed_memory`, with the training pad
+    when ``training``; 1.2x faster restores, 1.03-1.4x faster training steps).
 
     Feed the model inputs converted with :func:`to_channels_last_3d` to profit.
     Returns the same module.
     """
     model.to(device)
     if _device_type(device) == "cpu":
-        keep_freed_memory()
+        keep_freed_memory(training=training)
     if channels_last:
         model.to(memory_format=torch.channels_last_3d)
     return model

@@ -89,8 +89,12 @@ class TrainConfig(BaseModel):
     learning_rate: float | None = Field(
         None, gt=0.0, le=1.0, description="Peak Adam learning rate (None: method default)."
     )
-    schedule: Literal["cosine", "constant"] = Field(
-        "cosine", description="Learning-rate schedule: short warm-up, then cosine decay."
+    schedule: Literal["cosine", "constant"] | None = Field(
+        None,
+        description=(
+            "Learning-rate schedule after a short warm-up: cosine decay or constant "
+            "(None: method default)."
+        ),
     )
     validation_fraction: float = Field(
         0.1, ge=0.0, le=0.5, description="Fraction of the Y axis held out for validation."
@@ -297,8 +301,8 @@ def resolve_config(config: TrainConfig, method_cls: Any, device_type: str) -> Tr
     Returns
     -------
     TrainConfig
-        A copy with ``steps``, ``batch_size``, ``patch_size``, ``learning_rate`` and
-        ``network`` set.
+        A copy with ``steps``, ``batch_size``, ``patch_size``, ``learning_rate``,
+        ``schedule`` and ``network`` set.
     """
     updates: dict[str, Any] = {}
     defaults = {
@@ -306,6 +310,7 @@ def resolve_config(config: TrainConfig, method_cls: Any, device_type: str) -> Tr
         "batch_size": method_cls.default_batch_size,
         "patch_size": method_cls.default_patch_size,
         "learning_rate": method_cls.default_learning_rate,
+        "schedule": method_cls.default_schedule,
     }
     for name, value in defaults.items():
         if getattr(config, name) is None:

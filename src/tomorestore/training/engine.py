@@ -375,7 +375,7 @@ def _prepare(
                 f"the checkpoint is already at step {start_step} of {config.steps}; give more "
                 f"steps (--steps > {start_step}) to continue training."
             )
-    prepare_for_speed(network, device, channels_last=config.fast)
+    prepare_for_speed(network, device, channels_last=config.fast, training=True)
     optimizer = torch.optim.Adam(network.parameters(), lr=float(config.learning_rate))  # type: ignore[arg-type]
     if optimizer_state is not None:
         try:
