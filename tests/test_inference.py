@@ -11,6 +11,7 @@ from tomorestore.errors import Cancelled, InputError
 from tomorestore.inference import DEFAULT_OVERLAP, predict_tiled, restore_volume
 from tomorestore.inference.oom import TileSettings, is_out_of_memory, shrink
 from tomorestore.inference.tiling import (
+    BORDER_MARGIN_FRACTION,
     plan_axis,
     plan_grid,
     reflect_indices,
@@ -109,6 +110,36 @@ def test_tiles_are_fitted_to_the_axis_and_spread_evenly():
     assert axis.starts == (0, 84, 168) and axis.starts[-1] + axis.tile == axis.padded_length
     steps = np.diff(axis.starts)
     assert np.all(steps <= axis.tile - 16)  # neighbours still overlap by 16
+    # with a border margin of an eighth of a tile: padded 256 + 2 * 16, 3 tiles of 112
+    axis = plan_axis(256, 128, 0.125, multiple=8, border_margin=BORDER_MARGIN_FRACTION)
+    assert (axis.margin, axis.trim, axis.tile, axis.starts) == (16, 4, 112, (0, 88, 176))
+
+
+@pytest.mark.parametrize("overlap", [0.0, 0.0625, 0.125, 0.25, 0.5])
+def test_the_border_margin_does_not_shrink_with_the_overlap(overlap):
+    for length in (64, 256):
+        axis = plan_axis(length, 128, overlap, multiple=8, border_margin=0.125)
+        assert axis.margin == max(16, (128 - int(128 * (1 - overlap))) // 2)
+        assert axis.margin >= axis.trim
+
+
+def test_networks_with_tile_statistics_get_the_border_margin(monkeypatch):
+    from tomorestore.inference import restore as restore_module
+    from tomorestore.models import NetworkConfig, build_network
+
+    seen = []
+    real = restore_module.predict_tiled
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["border_margin"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(restore_module, "predict_tiled", spy)
+    volume = np.random.default_rng(0).normal(size=(16, 16, 16)).astype(np.float32)
+    for norm in ("instance", "group", "none"):
+        network = build_network(NetworkConfig(depth=1, base_channels=4, norm=norm))
+        restore_module.restore_volume(network, volume, tile=16)
+    assert seen == [BORDER_MARGIN_FRACTION, BORDER_MARGIN_FRACTION, 0.0]
 
 
 def test_axis_no_longer_than_a_tile_gets_one_tile_with_its_full_margins():

@@ -13,9 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..models.blocks import has_tile_statistics
 from ..models.performance import autocast_context, prepare_for_speed, to_channels_last_3d
 from .tiled import predict_tiled
-from .tiling import DEFAULT_OVERLAP
+from .tiling import BORDER_MARGIN_FRACTION, DEFAULT_OVERLAP
 
 
 def restore_volume(
@@ -36,6 +37,9 @@ def restore_volume(
     out: Any = None,
 ) -> np.ndarray:
     """Apply ``model`` to a (Z, Y, X) volume tile by tile (see :func:`predict_tiled`).
+
+    A model with per-tile statistics (instance or group norm) gets border margins of at
+    least :data:`~tomorestore.inference.tiling.BORDER_MARGIN_FRACTION` of a tile.
 
     Parameters
     ----------
@@ -99,6 +103,7 @@ def restore_volume(
                 min_size=min_size,
                 out=out,
                 multiple=divisor,
+                border_margin=BORDER_MARGIN_FRACTION if has_tile_statistics(model) else 0.0,
             )
     finally:
         model.train(was_training)

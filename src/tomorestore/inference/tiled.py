@@ -47,13 +47,15 @@ def predict_tiled(
     min_size: int | None = None,
     out: Any = None,
     multiple: int = 1,
+    border_margin: float = 0.0,
 ) -> np.ndarray:
     """Apply ``predict`` to a whole volume in overlapping, blended tiles.
 
     Only one batch of tiles is ever converted to float32 and sent to ``compute_device``, so
     a memory-mapped tomogram of any size can be restored. Borders are reflect-padded by
-    half the overlap so border voxels get context. Each tile's contribution is weighted by
-    its blending window divided by the (separable) sum of windows, so the output is final
+    half the overlap (at least ``border_margin`` of a tile) so border voxels get context.
+    Each tile's contribution is weighted by its blending window divided by the (separable)
+    sum of windows, so the output is final
     as soon as the last tile is added: with ``out`` a memory-mapped file, no full-size
     array is ever held in memory.
 
@@ -94,6 +96,10 @@ def predict_tiled(
     multiple : int
         Shrunk tile edges are rounded up to a multiple of this (a network's divisor, so
         that it pads nothing internally), never beyond ``tile``.
+    border_margin : float
+        Smallest reflection margin at the volume's borders, as a fraction of the tile
+        (default: half the overlap only). Networks with per-tile statistics need
+        :data:`~tomorestore.inference.tiling.BORDER_MARGIN_FRACTION`.
 
     Returns
     -------
@@ -134,8 +140,9 @@ def predict_tiled(
     settings = TileSettings(int(batch_size), tiles)
     while True:
         grid = plan_grid(
-            shape, settings.tile, float(overlap), multiple=int(multiple), min_tile=min_size or 1
-        )
+            shape, settings.tile, float(overlap), multiple=int(multiple),
+            min_tile=min_size or 1, border_margin=float(border_margin),
+        )  # fmt: skip
         try:
             return _predict_pass(
                 volume, predict, grid, blend, settings.batch_size, compute, stitch,

@@ -53,6 +53,15 @@ class InstanceNorm3d(nn.Module):
         return f"{self.channels}, eps={self.eps}"
 
 
+def has_tile_statistics(model: nn.Module) -> bool:
+    """Whether ``model`` normalises with statistics of its input (instance or group norm).
+
+    Its output then depends on a tile's whole content, border margins included.
+    """
+    kinds = (InstanceNorm3d, nn.GroupNorm, nn.InstanceNorm3d)
+    return any(isinstance(module, kinds) for module in model.modules())
+
+
 def make_norm(norm: str, channels: int) -> nn.Module:
     """Normalisation layer for ``channels`` feature maps.
 
