@@ -179,7 +179,13 @@ def test_sampler_set_halves_and_shape_errors(rng: np.random.Generator) -> None:
     sampler = PatchSampler([volume, volume], crop_size=8)
     sampler.set_halves([volume + 1, volume + 1])
     np.testing.assert_allclose(sampler.halves[0], volume + 1)
-    with pytest.raises(InputError):
-        sampler.set_halves([volume])
+    with pytest.raises(InputError, match="1 tomogram or 2 halves"):
+        sampler.set_halves([volume, volume, volume])
+    with pytest.raises(InputError, match="shape"):
+        sampler.set_halves([volume[:, :32]])
+    # one tomogram may become a pair (ei's denoised pair)
+    single = PatchSampler([volume], crop_size=8)
+    single.set_halves(single.next_halves(2))
+    assert single.n_halves == 2 and single.train_batch(2, rng).shape[1] == 2
     with pytest.raises(InputError, match="different shapes"):
         PatchSampler([volume, volume[:, :32]], crop_size=8)

@@ -91,10 +91,10 @@ def test_dewedge_denoises_and_fills_the_wedge(tomogram):
     assert out["wedge"] > max(raw["wedge"], 0.0) + 0.2, (raw, out)
 
 
-def test_ei_denoises_and_fills_the_wedge_from_halves(tomogram):
+def test_ei_joint_denoises_and_fills_the_wedge_from_halves(tomogram):
     raw = _scores(tomogram.full, tomogram.ground_truth)
     halves = [_standardise(tomogram.even), _standardise(tomogram.odd)]
-    method = get_method("ei")(EIParams(), WEDGE)
+    method = get_method("ei")(EIParams(order="joint"), WEDGE)
     out = _scores(_train_and_restore(method, halves, 120), tomogram.ground_truth)
     assert out["pearson"] > raw["pearson"] + 0.15, (raw, out)
     assert out["wedge"] > max(raw["wedge"], 0.0) + 0.15, (raw, out)

@@ -186,9 +186,9 @@ def test_ei_terms_on_noise_free_pairs():
     clean = WEDGE.apply(torch.randn(2, 1, 16, 16, 16, generator=_generator(7)))
     batch = torch.cat([clean, clean], dim=1)
     # identity network: data term zero (f(v0) = v1), equivariance term = wedge content of T x
-    data_only = EI(EIParams(ei_weight=0.0), WEDGE)
+    data_only = EI(EIParams(order="joint", ei_weight=0.0), WEDGE)
     assert data_only.training_loss(torch.nn.Identity(), batch, generator=_generator(0)) < 1e-10
-    method = EI(EIParams(ei_weight=1.0, rotations="y90"), WEDGE)
+    method = EI(EIParams(order="joint", ei_weight=1.0, rotations="y90"), WEDGE)
     loss = method.training_loss(torch.nn.Identity(), batch, generator=_generator(0)).item()
     rotated = rot90_y(clean, 1)  # both y90 rotations move the same amount of content
     expected = (rotated - WEDGE.apply(rotated)).square().mean().item()

@@ -175,7 +175,7 @@ class PatchSampler:
         return list(self._halves)
 
     def set_halves(self, halves: Sequence[Any]) -> None:
-        """Replace the halves (e.g. after a wedge refill); same count and shape required.
+        """Replace the halves (e.g. after a wedge refill): 1 or 2 volumes of the same shape.
 
         Halves of :data:`SCRATCH_BYTES` or more are moved to memory-mapped scratch files (in
         the system's temporary folder, ``TMPDIR``; removed with the sampler), so that a
@@ -185,8 +185,8 @@ class PatchSampler:
         # asanyarray keeps a float32 memory map (e.g. from next_halves) as it is
         arrays = [np.asanyarray(h, dtype=np.float32) for h in halves]
         new = [self._to_scratch(a, i) for i, a in enumerate(arrays)]
-        if len(new) != len(self._halves):
-            raise InputError(f"expected {len(self._halves)} halves, got {len(new)}.")
+        if not 1 <= len(new) <= 2:
+            raise InputError(f"expected 1 tomogram or 2 halves, got {len(new)} volumes.")
         if any(h.shape == self.original_shape for h in new):
             new = [self._padded(h) if h.shape == self.original_shape else h for h in new]
         if any(h.shape != self.shape for h in new):
@@ -204,17 +204,21 @@ class PatchSampler:
         z, y, x = self.original_shape
         return [h if tuple(h.shape) == (z, y, x) else h[:z, :y, :x] for h in self._halves]
 
-    def next_halves(self) -> list[np.ndarray]:
+    def next_halves(self, count: int | None = None) -> list[np.ndarray]:
         """Zero-filled float32 arrays (unpadded shape) to fill and pass to :meth:`set_halves`.
+
+        ``count`` arrays (default: as many as there are halves now; 2 turns one tomogram
+        into a pair, e.g. the tomogram and its denoised version).
 
         Large ones are the memory-mapped scratch files the next :meth:`set_halves` keeps
         (it takes them as they are, without a copy), so a refill can write its result
         there slab by slab instead of holding a whole half in memory.
         """
         shape = self.original_shape
+        count = len(self._halves) if count is None else int(count)
         if int(np.prod(shape)) * 4 < SCRATCH_BYTES:
-            return [np.zeros(shape, dtype=np.float32) for _ in self._halves]
-        paths = [self._scratch_path(i, self._generation + 1) for i in range(len(self._halves))]
+            return [np.zeros(shape, dtype=np.float32) for _ in range(count)]
+        paths = [self._scratch_path(i, self._generation + 1) for i in range(count)]
         for path in paths:
             path.unlink(missing_ok=True)  # a new file reads as zeros
         return [np.memmap(p, dtype=np.float32, mode="w+", shape=shape) for p in paths]

@@ -65,6 +65,15 @@ class Method(abc.ABC):
     #: Normalisation of the method's default network (see ``NetworkConfig.norm``).
     network_norm: ClassVar[str] = "instance"
 
+    @classmethod
+    def network_defaults(cls, params: Any = None) -> dict[str, Any]:
+        """``NetworkConfig`` fields of the method's default network for ``params``.
+
+        ``n2v2`` and ``norm`` from the class attributes; a method whose network depends on
+        its parameters (``ei``'s two-stage order) adds to them.
+        """
+        return {"n2v2": cls.n2v2_network, "norm": cls.network_norm}
+
     def __init__(self, params: Any = None, wedge: MissingWedge | None = None) -> None:
         if params is None:
             params = self.params_type()
@@ -165,6 +174,23 @@ class Method(abc.ABC):
 
         with torch.no_grad():
             return self.training_loss(model, batch, generator=validation_generator()).detach()
+
+    def prepare(  # noqa: B027 - an optional hook
+        self, model: Any, sampler: Any, *, start_step: int, total_steps: int, device: Any
+    ) -> None:
+        """Hook called by the engine before the first step of a run (or of a resumed one).
+
+        ``model`` is the network as :meth:`training_loss` sees it, ``sampler`` the
+        tomogram's :class:`~tomorestore.data.PatchSampler`; default: nothing.
+        """
+
+    def schedule_position(self, step: int, total_steps: int) -> tuple[int, int]:
+        """``(step, total)`` the learning-rate schedule sees for ``step`` (1-based).
+
+        Default: the run's own. A method that trains in stages may restart the schedule
+        (warm-up, then decay) for each.
+        """
+        return step, total_steps
 
     def refresh(self, model: torch.nn.Module, sampler: Any, *, step: int, device: Any) -> bool:
         """Hook called by the engine after each optimiser step (default: nothing).

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
 from ..errors import InputError
+from ..models.staged import StagedUNet, find_staged, routed
 from ..physics import MissingWedge, cube_rotations
 from .augment import random_swap, random_wedge_preserving_flips
 from .base import Method
+from .dewedge import Dewedge
+from .ei_staged import make_denoised_pair, stage_position, switch_step
 from .losses import fourier_filter, fourier_weighted_mse
 from .masking import blind_spot_inputs, blind_spot_loss
-from .params import EIParams
+from .n2n import N2N
+from .n2v import N2V
+from .params import EIParams, N2NParams
 from .registry import register_method
 from .rotation_draws import draw_cube_indices, rotate_by_cube
 
@@ -60,6 +65,13 @@ class EI(Method):
     tomogram. The data term anchors the measured region: Noise2Noise restricted to the
     measured frequencies (halves) or the blind-spot loss (one tomogram). Measurement
     consistency alone would collapse to the wedge-filtered input.
+
+    That is the ``joint`` order. The default ``denoise_first`` order (IsoNet's,
+    :mod:`.ei_staged`) trains a denoiser first (n2v's blind-spot loss on one tomogram,
+    n2n's on halves), denoises the data once, then trains a second network to fill the
+    wedge of the denoised volume as dewedge does with a pair of halves (the denoised
+    volume as both); restoring runs both networks
+    (:class:`~tomorestore.models.StagedUNet`).
     """
 
     name: ClassVar[str] = "ei"
@@ -67,12 +79,100 @@ class EI(Method):
     params_type: ClassVar[type[EIParams]] = EIParams
     accepts_single: ClassVar[bool] = True
     needs_wedge: ClassVar[bool] = True
-    default_steps: ClassVar[int] = 300
+    # denoise_first: 200 denoising steps (n2v's default budget), then 300 of wedge filling
+    default_steps: ClassVar[int] = 500
     default_batch_size: ClassVar[int] = 4
     default_patch_size: ClassVar[int] = 48
     default_learning_rate: ClassVar[float] = 2e-3
 
     params: EIParams
+
+    def __init__(self, params: Any = None, wedge: MissingWedge | None = None) -> None:
+        super().__init__(params, wedge)
+        self.total_steps = self.default_steps
+        #: True once the data are the denoised pair the filler trains on.
+        self.paired = False
+        self._denoisers = {"n2v": N2V(self.params.blind_spot), "n2n": N2N(N2NParams())}
+        self._filler = Dewedge(self.params.filling, self.wedge)
+
+    @classmethod
+    def network_defaults(cls, params: Any = None) -> dict[str, Any]:
+        """``denoise_first``: a two-stage network, its denoiser with N2V2's layout."""
+        order = getattr(params, "order", EIParams.model_fields["order"].default)
+        if order == "denoise_first":
+            return {"n2v2": True, "norm": cls.network_norm, "stages": 2}
+        return super().network_defaults(params)
+
+    @property
+    def staged(self) -> bool:
+        """Whether the run trains in the ``denoise_first`` order."""
+        return self.params.order == "denoise_first"
+
+    @property
+    def switch_step(self) -> int:
+        """The last step of the denoising stage (``denoise_first``)."""
+        return switch_step(self.total_steps, self.params.denoise_fraction)
+
+    def prepare(self, model: Any, sampler: Any, *, start_step: int, total_steps: int,
+                device: Any) -> None:  # fmt: skip
+        """Remember the run's length; a run resumed after the switch re-makes the pair."""
+        self.total_steps = int(total_steps)
+        if self.staged and start_step >= self.switch_step:
+            self._make_pair(model, sampler, device=device)
+
+    def crop_size(self, patch_size: int) -> int:
+        """``denoise_first``: the filler's crops (larger for its ``so3`` rotations)."""
+        return self._filler.crop_size(patch_size) if self.staged else int(patch_size)
+
+    def schedule_position(self, step: int, total_steps: int) -> tuple[int, int]:
+        """``denoise_first``: each stage has its own learning-rate schedule."""
+        if not self.staged:
+            return step, total_steps
+        return stage_position(step, total_steps, self.switch_step)
+
+    def predict_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``denoise_first``: the identity (the raw tile is denoised, then filled)."""
+        return x if self.staged else super().predict_input(x)
+
+    def _network(self, model: torch.nn.Module) -> StagedUNet:
+        network = find_staged(model)
+        if network is None:
+            raise InputError(
+                "ei's denoise_first order needs its two-stage network (network.stages: 2, "
+                "the default); remove the network settings, set stages: 2, or choose "
+                "order='joint' (--order joint) for a single U-Net."
+            )
+        return network
+
+    def _stage_method(self, n_halves: int) -> Method:
+        return self._filler if self.paired else self._denoisers[self.data_mode(n_halves)]
+
+    def _make_pair(self, model: Any, sampler: Any, *, device: Any) -> None:
+        network = self._network(model)
+        with routed(network, "denoiser"):
+            make_denoised_pair(model, sampler, device=device)
+        network.start_filler()
+        self.paired = True
+
+    def refresh(self, model: torch.nn.Module, sampler: Any, *, step: int, device: Any) -> bool:
+        """``denoise_first``: at the switch, denoise the data into the filler's pair; then
+        the filler's own wedge refill (on the pair), counted in its stage's steps."""
+        if not self.staged:
+            return False
+        if not self.paired:
+            if step < self.switch_step:
+                return False
+            self._make_pair(model, sampler, device=device)
+            return True
+        with routed(self._network(model), "filler"):
+            return self._filler.refresh(model, sampler, step=step - self.switch_step, device=device)
+
+    def validation_loss(self, model: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+        """``denoise_first``: the current stage's validation loss."""
+        if not self.staged:
+            return super().validation_loss(model, batch)
+        with routed(self._network(model), "filler" if self.paired else "denoiser"):
+            return self._stage_method(batch.shape[1]).validation_loss(model, batch)
 
     def data_mode(self, n_halves: int) -> str:
         """The data term used for ``n_halves`` inputs: ``"n2n"`` or ``"n2v"``."""
@@ -89,7 +189,12 @@ class EI(Method):
     def training_loss(
         self, model: torch.nn.Module, batch: torch.Tensor, *, generator: torch.Generator
     ) -> torch.Tensor:
-        """Data term plus ``ei_weight`` times the equivariance term."""
+        """Data term plus ``ei_weight`` times the equivariance term (``joint``), or the
+        current stage's loss (``denoise_first``)."""
+        if self.staged:
+            with routed(self._network(model), "filler" if self.paired else "denoiser"):
+                method = self._stage_method(batch.shape[1])
+                return method.training_loss(model, batch, generator=generator)
         batch = batch.float()
         size = batch.shape[-1]
         mask = self.wedge.mask((size,) * 3, device=batch.device, rfft=True)

@@ -162,6 +162,23 @@ class DewedgeParams(MethodParams):
 class EIParams(MethodParams):
     """Equivariant imaging (EI / robust EI) parameters."""
 
+    order: Literal["denoise_first", "joint"] = Field(
+        "denoise_first",
+        description=(
+            "'denoise_first' (IsoNet's order): a denoiser trains alone (blind-spot on one "
+            "tomogram, Noise2Noise on halves) for denoise_fraction of the steps; the data "
+            "are then denoised once and a second network learns to fill the wedge of the "
+            "denoised volume from rotated copies of it (the 'filling' parameters); restoring "
+            "runs both. 'joint': one network trains the data term and the equivariance term "
+            "together (ei_weight, wedge_weight, rotations, renoise, wedge_filter_input)."
+        ),
+    )
+    denoise_fraction: float = Field(
+        0.4,
+        ge=0.05,
+        le=0.95,
+        description="'denoise_first': share of the training steps that train the denoiser.",
+    )
     ei_weight: float = Field(
         1.0,
         ge=0.0,
@@ -212,4 +229,12 @@ class EIParams(MethodParams):
     blind_spot: N2VParams = Field(
         default_factory=N2VParams,
         description="Blind-spot masking used by the 'n2v' data term.",
+    )
+    filling: DewedgeParams = Field(
+        default_factory=lambda: DewedgeParams(wedge_filter_input=False),
+        description=(
+            "'denoise_first': the wedge-filling stage, trained like dewedge with the "
+            "denoised volume as both halves (its input not wedge-filtered at restore time: "
+            "the denoised volume is the input)."
+        ),
     )

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .staged import StagedUNet
 from .unet import UNet3D
 
 
@@ -47,6 +48,14 @@ class NetworkConfig(BaseModel):
     n2v2: bool = Field(
         False, description="Blur-pool downsampling and no top skip connection (N2V2)."
     )
+    stages: Literal[1, 2] = Field(
+        1,
+        description=(
+            "1: one U-Net. 2: a denoiser (with n2v2 as set) followed by a wedge filler (a "
+            "plain U-Net of the same depth, channels and norm): the network of ei's "
+            "denoise_first order."
+        ),
+    )
 
     @model_validator(mode="after")
     def _residual_needs_equal_channels(self) -> NetworkConfig:
@@ -63,8 +72,9 @@ class NetworkConfig(BaseModel):
         return 2**self.depth
 
 
-def build_network(config: NetworkConfig | None = None, **overrides: object) -> UNet3D:
-    """Build the :class:`UNet3D` that ``config`` describes.
+def build_network(config: NetworkConfig | None = None, **overrides: object) -> UNet3D | StagedUNet:
+    """Build the :class:`UNet3D` (or, with ``stages=2``, the :class:`StagedUNet`) that
+    ``config`` describes.
 
     Parameters
     ----------
@@ -82,4 +92,7 @@ def build_network(config: NetworkConfig | None = None, **overrides: object) -> U
     config = config or NetworkConfig()
     if overrides:
         config = NetworkConfig.model_validate({**config.model_dump(), **overrides})
-    return UNet3D(**config.model_dump())
+    fields = config.model_dump(exclude={"stages"})
+    if config.stages == 1:
+        return UNet3D(**fields)
+    return StagedUNet(UNet3D(**fields), UNet3D(**{**fields, "n2v2": False}))

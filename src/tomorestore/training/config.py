@@ -279,11 +279,15 @@ def make_wedge(tilt_range: Any, tilt_axis: str = "Y") -> WedgeConfig | None:
 
 
 def default_network(
-    device_type: str, *, n2v2: bool = False, norm: str = "instance"
+    device_type: str, *, n2v2: bool = False, norm: str = "instance", stages: int = 1
 ) -> NetworkConfig:
     """The default U-Net for a device: depth 3, 16 channels on CPU, 32 on a GPU."""
     return NetworkConfig(
-        depth=3, base_channels=16 if device_type == "cpu" else 32, n2v2=n2v2, norm=norm
+        depth=3,
+        base_channels=16 if device_type == "cpu" else 32,
+        n2v2=n2v2,
+        norm=norm,
+        stages=stages,
     )
 
 
@@ -317,6 +321,6 @@ def resolve_config(config: TrainConfig, method_cls: Any, device_type: str) -> Tr
             updates[name] = value
     if config.network is None:
         updates["network"] = default_network(
-            device_type, n2v2=method_cls.n2v2_network, norm=method_cls.network_norm
+            device_type, **method_cls.network_defaults(config.params)
         )
     return config.model_copy(update=updates)

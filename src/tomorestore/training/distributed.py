@@ -192,8 +192,14 @@ def wrap_network(network: Any, device: Any, group: ProcessGroup) -> Any:
         return network
     from torch.nn.parallel import DistributedDataParallel
 
+    from ..models import find_staged
+
     ids = [device.index] if device.type == "cuda" else None
     # torch >= 2.13 renamed broadcast_buffers (deprecated there) to forward_sync_buffers
     newer = "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
     no_sync = {"forward_sync_buffers" if newer else "broadcast_buffers": False}
-    return DistributedDataParallel(network, device_ids=ids, **no_sync)
+    # a staged network (ei's denoise_first) trains one of its two U-Nets at a time
+    unused = find_staged(network) is not None
+    return DistributedDataParallel(
+        network, device_ids=ids, find_unused_parameters=unused, **no_sync
+    )

@@ -567,6 +567,9 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
         )
         return from_method_frame(image, config.wedge)
 
+    for part in parts:
+        part.method.prepare(model, part.sampler, start_step=run.start_step,
+                            total_steps=total, device=device)  # fmt: skip
     yield Started(
         total_steps=total,
         start_step=run.start_step,
@@ -583,7 +586,8 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
                 break
             step += 1
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate_at(step, total, peak_lr, config.schedule)
+                position = parts[0].method.schedule_position(step, total)
+                group["lr"] = learning_rate_at(*position, peak_lr, config.schedule)
             part = parts[int(rng.choice(len(parts), p=weights))] if len(parts) > 1 else parts[0]
             batch = torch.from_numpy(part.sampler.train_batch(batch_size, rng)).to(device)
             loss = part.method.training_loss(trained, batch, generator=generator)

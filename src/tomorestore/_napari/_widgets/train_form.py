@@ -139,10 +139,12 @@ class TrainForm:
         if not shape:
             return None
         cls = self.method_cls
+        try:
+            params = cls.params_type(**self.params.values())
+        except ValueError:  # invalid parameters are reported by config()
+            params = None
         base = default_network(
-            device_type(str(self.main.device.value)),
-            n2v2=bool(cls.n2v2_network),
-            norm=cls.network_norm,
+            device_type(str(self.main.device.value)), **cls.network_defaults(params)
         )
         return NetworkConfig(**{**base.model_dump(), **shape})
 

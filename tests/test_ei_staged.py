@@ -1,0 +1,104 @@
+"""ei's denoise_first order: a denoiser, then a wedge filler trained on its output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tomorestore import api
+from tomorestore.data import PatchSampler
+from tomorestore.methods import get_method
+from tomorestore.methods.ei_staged import stage_position, switch_step
+from tomorestore.methods.params import EIParams
+from tomorestore.models import NetworkConfig, StagedUNet, build_network, routed
+from tomorestore.physics import MissingWedge, fourier_correlation, wedge_region_masks
+from tomorestore.simulate import simulate_tomogram
+from tomorestore.training import make_config, make_wedge, resolve_config
+
+WEDGE = MissingWedge(-60.0, 60.0)
+
+
+def test_the_default_ei_network_has_two_stages_and_joint_one():
+    cls = get_method("ei")
+    wedge = make_wedge((-60, 60))
+    staged = resolve_config(make_config(method="ei", wedge=wedge), cls, "cpu").network
+    assert (staged.stages, staged.n2v2) == (2, True)
+    joint = make_config(method="ei", wedge=wedge, params={"order": "joint"})
+    assert resolve_config(joint, cls, "cpu").network.stages == 1
+
+
+def test_staged_network_routes_and_restores_with_the_denoiser_until_the_filler_trained():
+    network = build_network(NetworkConfig(depth=1, base_channels=4, n2v2=True, stages=2))
+    assert isinstance(network, StagedUNet)
+    assert network.denoiser.n2v2 and not network.filler.n2v2
+    x = torch.randn(1, 1, 8, 8, 8)
+    with torch.no_grad():
+        denoised = network.denoiser(x)
+        assert torch.equal(network(x), denoised)
+        network.start_filler()
+        assert torch.allclose(network(x), network.filler(denoised))
+        with routed(network, "filler"):
+            assert torch.allclose(network(x), network.filler(x))
+        assert network.route is None
+    copy = build_network(NetworkConfig(depth=1, base_channels=4, n2v2=True, stages=2))
+    copy.load_state_dict(network.state_dict())  # the stage travels with the weights
+    assert copy.filler_trained
+
+
+def test_each_stage_gets_its_own_schedule():
+    assert switch_step(500, 0.4) == 200 and switch_step(3, 0.05) == 1
+    assert stage_position(1, 500, 200) == (1, 200)
+    assert stage_position(200, 500, 200) == (200, 200)
+    assert stage_position(201, 500, 200) == (1, 300)
+    assert stage_position(500, 500, 200) == (300, 300)
+
+
+def test_one_tomogram_becomes_the_denoised_pair():
+    volume = np.random.default_rng(0).normal(size=(16, 24, 24)).astype(np.float32)
+    sampler = PatchSampler([volume], crop_size=8, validation_fraction=0.0)
+    network = build_network(NetworkConfig(depth=1, base_channels=4, n2v2=True, stages=2))
+    method = get_method("ei")(EIParams(denoise_fraction=0.5), WEDGE)
+    method.prepare(network, sampler, start_step=0, total_steps=10, device="cpu")
+    assert not method.refresh(network, sampler, step=4, device="cpu")
+    assert sampler.n_halves == 1
+    assert method.refresh(network, sampler, step=5, device="cpu")
+    assert sampler.n_halves == 2 and network.filler_trained
+    first, second = sampler.unpadded_halves()
+    np.testing.assert_array_equal(first, second)
+    assert not np.allclose(first, volume)  # the denoiser's output, not the data
+    # a run resumed after the switch makes the pair before its first step
+    resumed = PatchSampler([volume], crop_size=8, validation_fraction=0.0)
+    again = get_method("ei")(EIParams(denoise_fraction=0.5), WEDGE)
+    again.prepare(network, resumed, start_step=6, total_steps=10, device="cpu")
+    assert resumed.n_halves == 2 and again.paired
+
+
+def test_joint_order_with_a_staged_network_or_staged_without_one_is_explained():
+    method = get_method("ei")(EIParams(), WEDGE)
+    plain = build_network(NetworkConfig(depth=1, base_channels=4))
+    batch = torch.randn(2, 1, 8, 8, 8)
+    with pytest.raises(Exception, match="two-stage network"):
+        method.training_loss(plain, batch, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """Objects in ice at the benchmark's projection SNR (0.1)."""
+    return simulate_tomogram((32, 48, 48), tilt_range=(-60, 60), snr=0.1, seed=5, sample="sparse")
+
+
+def test_ei_on_one_tiny_tomogram_beats_the_raw_inside_the_wedge(tiny, tmp_path):
+    # measured when written: in-wedge Fourier correlation 0.123 raw -> 0.291, r 0.104 -> 0.240
+    torch.manual_seed(0)
+    model = api.train("ei", input=tiny.full, tilt_range=(-60, 60), steps=120, patch_size=24,
+                      seed=0, device="cpu", progress=False, out=tmp_path / "ei.ckpt")  # fmt: skip
+    assert model.network.filler_trained
+    restored = api.restore(tmp_path / "ei.ckpt", input=tiny.full, progress=False).data
+    inside, measured = wedge_region_masks(WEDGE, tiny.ground_truth.shape, 10.0)
+    raw_wedge = float(fourier_correlation(tiny.full, tiny.ground_truth, inside))
+    out_wedge = float(fourier_correlation(restored, tiny.ground_truth, inside))
+    raw_r = np.corrcoef(tiny.full.ravel(), tiny.ground_truth.ravel())[0, 1]
+    out_r = np.corrcoef(restored.ravel(), tiny.ground_truth.ravel())[0, 1]
+    assert out_wedge > raw_wedge + 0.08, (raw_wedge, out_wedge)
+    assert out_r > raw_r + 0.06, (raw_r, out_r)
