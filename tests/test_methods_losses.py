@@ -17,7 +17,7 @@ from tomorestore.methods.augment import (
 from tomorestore.methods.ei import wedge_moving_rotations
 from tomorestore.methods.losses import fourier_filter, fourier_weighted_mse
 from tomorestore.methods.params import DewedgeParams, EIParams, N2NParams, N2VParams
-from tomorestore.models import UNet3D
+from tomorestore.models import NetworkConfig, UNet3D, build_network
 from tomorestore.physics import MissingWedge, cube_rotations, rotate_cube
 
 WEDGE = MissingWedge(-60, 60)
@@ -254,7 +254,9 @@ def _method_and_batch(name: str, halves: int):
 def test_loss_is_finite_deterministic_in_validation_and_falls(name, halves):
     torch.manual_seed(0)
     method, batch = _method_and_batch(name, halves)
-    net = UNet3D(depth=2, base_channels=8, n2v2=type(method).n2v2_network)
+    defaults = type(method).network_defaults(method.params)  # ei: its two-stage network
+    net = build_network(NetworkConfig(depth=2, base_channels=8, n2v2=defaults["n2v2"],
+                                      stages=defaults.get("stages", 1)))  # fmt: skip
     first = method.validation_loss(net, batch)
     assert torch.isfinite(first)
     assert method.validation_loss(net, batch) == first
