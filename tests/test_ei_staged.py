@@ -102,3 +102,19 @@ def test_ei_on_one_tiny_tomogram_beats_the_raw_inside_the_wedge(tiny, tmp_path):
     out_r = np.corrcoef(restored.ravel(), tiny.ground_truth.ravel())[0, 1]
     assert out_wedge > raw_wedge + 0.08, (raw_wedge, out_wedge)
     assert out_r > raw_r + 0.06, (raw_r, out_r)
+
+
+def test_an_ei_checkpoint_of_format_2_loads_as_the_joint_order_it_was(tmp_path):
+    volume = np.random.default_rng(1).normal(size=(16, 32, 32)).astype(np.float32)
+    path = tmp_path / "joint.ckpt"
+    api.train("ei", input=volume, tilt_range=(-60, 60), steps=2, patch_size=16, order="joint",
+              device="cpu", progress=False, out=path)  # fmt: skip
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["params"]["order"]  # as written before the order existed
+    payload["format_version"] = 2
+    old = tmp_path / "old.ckpt"
+    torch.save(payload, old)
+    model = api.load_model(old)
+    assert model.config.params.order == "joint"
+    assert not isinstance(model.network, StagedUNet)
+    assert api.restore(model, input=volume, progress=False).data.shape == volume.shape

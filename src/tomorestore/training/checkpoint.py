@@ -28,10 +28,11 @@ from .._version import __version__
 from ..errors import CheckpointError, InputError
 
 FORMAT = "tomorestore-checkpoint"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Format versions this version reads (1: one config section per method, read by
-#: :class:`~tomorestore.training.config.TrainConfig`).
-READABLE_VERSIONS = (1, 2)
+#: :class:`~tomorestore.training.config.TrainConfig`; 1 and 2: ei models were all of the
+#: ``joint`` order, which their parameters do not name).
+READABLE_VERSIONS = (1, 2, 3)
 REQUIRED_KEYS = ("method", "config", "normalization", "state_dict", "step")
 LAST_SUFFIX = ".last"
 
@@ -184,4 +185,21 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"checkpoint {source} is incomplete (missing {', '.join(missing)}); retrain or use "
             "another checkpoint."
         )
+    if version < 3:
+        payload = _name_the_ei_order(payload)
     return payload
+
+
+def _name_the_ei_order(payload: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 and 2 ei models were trained in the ``joint`` order (today's default is
+    ``denoise_first``): say so in their parameters (a copy)."""
+    config = payload.get("config")
+    if not isinstance(config, dict) or str(config.get("method", "")).lower() != "ei":
+        return payload
+    config = dict(config)
+    for key in ("params", "ei"):  # format 2 / format 1 layout
+        if isinstance(config.get(key), dict):
+            config[key] = {"order": "joint", **config[key]}
+    if config.get("params") is None and "ei" not in config:
+        config["params"] = {"order": "joint"}
+    return {**payload, "config": config}
