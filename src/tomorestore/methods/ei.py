@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import torch
@@ -122,7 +124,7 @@ class EI(Method):
 
     def crop_size(self, patch_size: int) -> int:
         """``denoise_first``: the filler's crops (larger for its ``so3`` rotations)."""
-        return self._filler.crop_size(patch_size) if self.staged else int(patch_size)
+        return self._filler.crop_size(patch_size) if self.staged else super().crop_size(patch_size)
 
     def schedule_position(self, step: int, total_steps: int) -> tuple[int, int]:
         """``denoise_first``: each stage has its own learning-rate schedule."""
@@ -144,8 +146,15 @@ class EI(Method):
             )
         return network
 
-    def _stage_method(self, n_halves: int) -> Method:
-        return self._filler if self.paired else self._denoisers[self.data_mode(n_halves)]
+    @contextlib.contextmanager
+    def _current_stage(self, model: torch.nn.Module, n_halves: int) -> Iterator[Method]:
+        """The method of the stage being trained, with ``model`` routed to its network."""
+        if self.paired:
+            with routed(self._network(model), "filler"):
+                yield self._filler
+        else:
+            with routed(self._network(model), "denoiser"):
+                yield self._denoisers[self.data_mode(n_halves)]
 
     def _make_pair(self, model: Any, sampler: Any, *, device: Any) -> None:
         network = self._network(model)
@@ -171,8 +180,8 @@ class EI(Method):
         """``denoise_first``: the current stage's validation loss."""
         if not self.staged:
             return super().validation_loss(model, batch)
-        with routed(self._network(model), "filler" if self.paired else "denoiser"):
-            return self._stage_method(batch.shape[1]).validation_loss(model, batch)
+        with self._current_stage(model, batch.shape[1]) as method:
+            return method.validation_loss(model, batch)
 
     def data_mode(self, n_halves: int) -> str:
         """The data term used for ``n_halves`` inputs: ``"n2n"`` or ``"n2v"``."""
@@ -192,8 +201,7 @@ class EI(Method):
         """Data term plus ``ei_weight`` times the equivariance term (``joint``), or the
         current stage's loss (``denoise_first``)."""
         if self.staged:
-            with routed(self._network(model), "filler" if self.paired else "denoiser"):
-                method = self._stage_method(batch.shape[1])
+            with self._current_stage(model, batch.shape[1]) as method:
                 return method.training_loss(model, batch, generator=generator)
         batch = batch.float()
         size = batch.shape[-1]

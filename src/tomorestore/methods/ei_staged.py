@@ -18,6 +18,7 @@ without the Z profile 0.648, in-wedge Fourier correlation without the k_x=k_y=0 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ COPY_SLAB_VOXELS = 16 * 2**20
 
 def switch_step(total_steps: int, denoise_fraction: float) -> int:
     """The last step of the denoising stage: ``ceil(denoise_fraction · total)``, at least 1."""
-    return max(1, int(np.ceil(float(denoise_fraction) * int(total_steps))))
+    return max(1, math.ceil(float(denoise_fraction) * int(total_steps)))
 
 
 def stage_position(step: int, total_steps: int, switch: int) -> tuple[int, int]:

@@ -585,8 +585,8 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
                 stopped = True
                 break
             step += 1
+            position = parts[0].method.schedule_position(step, total)
             for group in optimizer.param_groups:
-                position = parts[0].method.schedule_position(step, total)
                 group["lr"] = learning_rate_at(*position, peak_lr, config.schedule)
             part = parts[int(rng.choice(len(parts), p=weights))] if len(parts) > 1 else parts[0]
             batch = torch.from_numpy(part.sampler.train_batch(batch_size, rng)).to(device)
