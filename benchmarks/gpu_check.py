@@ -476,9 +476,12 @@ def section_ddp_torchrun(ctx: Context) -> dict[str, Any]:
         "summary": next((line for line in reversed(lines) if line.startswith("trained ")), None),
     }
     if done.returncode != 0 or not checkpoint.is_file():
+        # a worker's own message (e.g. "terminate called …") is above torchrun's summary
+        errors = [line for line in lines if "terminate called" in line or "Error" in line]
         raise RuntimeError(
             f"torchrun exited {done.returncode} (checkpoint written: {checkpoint.is_file()}); "
-            f"last output: {' | '.join(lines[-8:])}"
+            f"its errors: {' | '.join(errors[:4]) or 'none printed'}; last output: "
+            f"{' | '.join(lines[-8:])}"
         )
     payload = load_checkpoint(checkpoint)
     figures.update(processes=payload.get("processes"), backend=payload.get("backend"))

@@ -8,6 +8,7 @@ same code path as a torchrun job.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -259,3 +260,33 @@ def test_torchrun_environment_without_a_master_is_a_clear_error(monkeypatch) -> 
     monkeypatch.delenv("MASTER_PORT", raising=False)
     with pytest.raises(InputError, match="MASTER_ADDR"), process_group("cpu"):
         pass
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_leaving_the_group_meets_the_others_only_after_a_normal_end(monkeypatch, fails) -> None:
+    """A run that ended normally waits for every rank before the group goes (so no rank
+    exits while another still talks to it); a failed run does not wait (the others may be
+    gone), and either way the group is destroyed while Python still runs."""
+    import torch.distributed as dist
+
+    from tomorestore.training.distributed import process_group
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for name, value in {"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0",
+                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    calls: list[str] = []
+    barrier, destroy = dist.barrier, dist.destroy_process_group
+    monkeypatch.setattr(dist, "barrier", lambda *a, **k: (calls.append("barrier"), barrier())[1])
+    monkeypatch.setattr(
+        dist, "destroy_process_group", lambda *a, **k: (calls.append("destroy"), destroy())[1]
+    )
+    with pytest.raises(RuntimeError) if fails else contextlib.nullcontext():  # noqa: SIM117
+        with process_group("cpu") as group:
+            assert group.joined and group.backend == "gloo" and dist.is_initialized()
+            if fails:
+                raise RuntimeError("a rank failed")
+    assert calls == (["destroy"] if fails else ["barrier", "destroy"])
+    assert not dist.is_initialized()

@@ -175,11 +175,32 @@ def process_group(device_type: str) -> Iterator[ProcessGroup]:
         local_rank=local_rank,
         backend=str(dist.get_backend()),
     )
+    completed = False
     try:
         yield group
+        completed = True
     finally:
         if owned and dist.is_initialized():
-            dist.destroy_process_group()
+            _leave(dist, wait_for_all=completed)
+
+
+def _leave(dist: Any, wait_for_all: bool) -> None:
+    """Leave the process group so that no rank aborts on its way out.
+
+    The DDP wrapper's reducer keeps the gloo group (and its threads) alive; if it is freed
+    only at interpreter exit, torch 2.13 can die there with "terminate called without an
+    active exception" (SIGABRT; about one run in four with two ranks on a loaded CPU). So
+    the garbage that holds it goes first, the ranks meet (after a run that ended normally:
+    rank 0 has written its checkpoint), and the group's threads are joined while Python
+    still runs.
+    """
+    import gc
+
+    gc.collect()
+    if wait_for_all:
+        dist.barrier()
+    dist.destroy_process_group()
+    gc.collect()
 
 
 def wrap_network(network: Any, device: Any, group: ProcessGroup) -> Any:
