@@ -163,6 +163,15 @@ def test_dewedge_so3_crops_are_sqrt2_larger_and_loss_is_finite():
     assert torch.isfinite(loss) and loss.item() > 0
 
 
+def test_whole_volume_tile_is_the_trained_patch_clipped_to_16_to_64():
+    from tomorestore.methods.rotation_draws import whole_volume_tile
+
+    assert [whole_volume_tile(c) for c in (8, 32, 48, 96)] == [16, 32, 48, 64]
+    method = Dewedge(DewedgeParams(rotations="so3"), WEDGE)
+    assert whole_volume_tile(method.crop_size(48), so3=True) == 48  # inside the crop 68
+    assert whole_volume_tile(method.crop_size(96), so3=True) == 64
+
+
 def test_dewedge_predict_input_is_the_wedge_filter():
     method = Dewedge(None, WEDGE)
     x = torch.randn(1, 1, 16, 16, 16, generator=_generator(4))

@@ -13,7 +13,13 @@ from .base import Method
 from .losses import fourier_filter, fourier_weighted_mse
 from .params import DewedgeParams
 from .registry import register_method
-from .rotation_draws import draw_cube_indices, patch_from_crop, rotate_by_cube, rotate_by_so3
+from .rotation_draws import (
+    draw_cube_indices,
+    patch_from_crop,
+    rotate_by_cube,
+    rotate_by_so3,
+    whole_volume_tile,
+)
 
 
 @register_method
@@ -82,8 +88,7 @@ class Dewedge(Method):
         every = self.params.refill_every
         if every <= 0 or step <= 0 or step % every:
             return False
-        tile = max(16, min(64, patch_from_crop(sampler.crop_size)
-                           if self.params.rotations == "so3" else sampler.crop_size))  # fmt: skip
+        tile = whole_volume_tile(sampler.crop_size, so3=self.params.rotations == "so3")
         targets = sampler.next_halves()
         for half, target in zip(sampler.unpadded_halves(), targets, strict=True):
             refill_wedge(model, half, self, device=device, tile=tile, out=target)

@@ -53,10 +53,11 @@ def make_denoised_pair(model: torch.nn.Module, sampler: Any, *, device: Any) -> 
     and copied slab by slab.
     """
     from ..inference import restore_volume
+    from .rotation_draws import whole_volume_tile
 
     halves = sampler.unpadded_halves()
     targets = sampler.next_halves(2)
-    tile = max(16, min(64, sampler.crop_size))
+    tile = whole_volume_tile(sampler.crop_size)
     for half, target in zip(halves, targets, strict=False):
         restore_volume(model, half, device=device, tile=tile, overlap=0.25, out=target)
     if len(halves) == 1:

@@ -14,6 +14,13 @@ def patch_from_crop(crop: int) -> int:
     return math.floor(crop / math.sqrt(2) + 1e-9)
 
 
+def whole_volume_tile(crop: int, *, so3: bool = False) -> int:
+    """The tile a method runs its network with over a whole volume during training
+    (dewedge's refill, ei's denoised pair): the patch the network trains on (inside the
+    rotation crop for so3 rotations), clipped to 16 … 64."""
+    return max(16, min(64, patch_from_crop(crop) if so3 else crop))
+
+
 def draw_cube_indices(
     n: int, *, generator: torch.Generator | None, choices: list[int] | None = None
 ) -> list[int]:
