@@ -138,7 +138,7 @@ def test_plane_struct_mask_covers_the_xz_rectangle():
 def test_blind_spot_inputs_change_only_spots_and_struct():
     gen = _generator(11)
     patches = torch.randn(2, 24, 24, 24, generator=gen)
-    params = N2VParams(mask_percent=1.0, struct_z=2, replacement="random")
+    params = N2VParams(mask_percent=1.0, struct_z=2, replacement="random", struct_shape="cross")
     inputs, coords = blind_spot_inputs(patches, params, generator=gen)
     changed = inputs != patches
     allowed = torch.zeros_like(changed)
@@ -156,7 +156,7 @@ def test_blind_spot_inputs_change_only_spots_and_struct():
 
 def test_struct_mask_hides_z_neighbours_of_each_spot():
     patches = torch.arange(24**3, dtype=torch.float32).reshape(1, 24, 24, 24)
-    params = N2VParams(mask_percent=0.5, struct_z=2, replacement="median")
+    params = N2VParams(mask_percent=0.5, struct_z=2, replacement="median", struct_shape="cross")
     inputs, coords = blind_spot_inputs(patches, params, generator=_generator(4))
     struct = struct_coordinates(coords, (24, 24, 24), struct_z=2)
     # blanked voxels hold values drawn elsewhere in the patch, almost never their own
