@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .rotation_draws import whole_volume_tile
+
 #: Voxels copied at a time when one denoised volume becomes both halves.
 COPY_SLAB_VOXELS = 16 * 2**20
 
@@ -53,7 +55,6 @@ def make_denoised_pair(model: torch.nn.Module, sampler: Any, *, device: Any) -> 
     and copied slab by slab.
     """
     from ..inference import restore_volume
-    from .rotation_draws import whole_volume_tile
 
     halves = sampler.unpadded_halves()
     targets = sampler.next_halves(2)
