@@ -11,7 +11,8 @@ from tomorestore.errors import InputError
 from tomorestore.methods import get_method
 from tomorestore.methods.masking import blind_spot_inputs, offset_coordinates, struct_coordinates
 from tomorestore.methods.noise_correlation import correlated_offsets, noise_autocorrelation
-from tomorestore.methods.params import N2VParams
+from tomorestore.methods.params import EIParams, N2VParams
+from tomorestore.physics.wedge import MissingWedge
 
 
 def _z_correlated_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
@@ -97,3 +98,15 @@ def test_n2v_measures_its_struct_mask_once_on_the_first_batch():
     assert method.struct_offsets == [(-1, 0, 0), (1, 0, 0)]  # kept for the run
     cross = N2VParams(struct_shape="cross")
     assert get_method("n2v")(cross).measured_struct_offsets(_batch(noisy)) is None
+
+
+def test_ei_joint_order_blanks_the_struct_mask_its_denoiser_measured():
+    blind_spot = N2VParams(struct_shape="auto", struct_threshold=0.25)
+    params = EIParams(order="joint", blind_spot=blind_spot, rotations="y90")
+    method = get_method("ei")(params, MissingWedge(-60.0, 60.0))
+    rng = np.random.default_rng(3)
+    noisy = _z_correlated_noise(rng, (2, 24, 24, 24))
+    network = torch.nn.Conv3d(1, 1, 3, padding=1)
+    loss = method.training_loss(network, _batch(noisy), generator=torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss)
+    assert method._denoisers["n2v"].struct_offsets == [(-1, 0, 0), (1, 0, 0)]

@@ -215,8 +215,12 @@ class EI(Method):
             data = fourier_weighted_mse(prediction[:, 0] - pairs[:, 1], mask)
             noise = (pairs[:, :1] - pairs[:, 1:]) / math.sqrt(2.0)
         else:
+            # the struct mask as ei's own blind-spot denoiser measures it (struct_shape auto)
+            offsets = self._denoisers["n2v"].measured_struct_offsets(batch)
             patches = random_wedge_preserving_flips(batch[:, :1], generator=generator)[:, 0]
-            masked, coords = blind_spot_inputs(patches, self.params.blind_spot, generator=generator)
+            masked, coords = blind_spot_inputs(
+                patches, self.params.blind_spot, generator=generator, struct_offsets=offsets
+            )
             inputs = masked.unsqueeze(1)
             prediction = model(fourier_filter(inputs, mask) if filtered else inputs).float()
             # the target keeps the measured frequencies only: back-projection leaves
