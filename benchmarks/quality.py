@@ -38,15 +38,17 @@ from quality_metrics import CASES, Scorer, best_gaussian
 from quality_report import merge
 
 ROOT = Path(__file__).resolve().parents[1]
-METHOD_ORDER = ("n2v", "n2n", "dewedge", "ei", "ei-single")
+METHOD_ORDER = ("n2v", "n2n", "dewedge", "ei", "ei-single", "n2n-single")
+#: Benchmark names of methods trained on the full tomogram alone, and the method each runs.
+SINGLE = {"n2v": "n2v", "ei-single": "ei", "n2n-single": "n2n"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--case", choices=tuple(CASES), default="dense")
     parser.add_argument("--methods", nargs="*", default=["n2v", "n2n", "dewedge", "ei"],
-                        choices=METHOD_ORDER, help="methods to train ('ei-single': EI on "
-                        "the full tomogram, blind-spot term); none: baselines only")  # fmt: skip
+                        choices=METHOD_ORDER, help="methods to train ('ei-single', 'n2n-single': "
+                        "EI and n2n on the full tomogram alone); none: baselines only")  # fmt: skip
     parser.add_argument("--budget-scale", "--steps-scale", dest="budget", type=float,
                         default=1.0, help="multiply each default step count")  # fmt: skip
     parser.add_argument("--shape", type=int, nargs=3, default=None,
@@ -92,7 +94,7 @@ def train_and_restore(
 ) -> tuple[np.ndarray, list[np.ndarray], dict[str, Any]]:
     """Train ``name`` with its default budget (scaled); restore the tomogram and each half.
 
-    Single-tomogram methods (n2v, ei-single) train on the full tomogram; their model then
+    Single-tomogram methods (``SINGLE``) train on the full tomogram; their model then
     restores the even and the odd half separately. Even/odd methods restore both halves
     (the restoration is the method's combination of the two).
     """
@@ -101,9 +103,9 @@ def train_and_restore(
     from tomorestore.training.engine import train_events
     from tomorestore.training.events import Finished, Validated
 
-    method = "ei" if name == "ei-single" else name
+    method = SINGLE.get(name, name)
     cls = get_method(method)
-    single = name in ("n2v", "ei-single")
+    single = name in SINGLE
     halves = [sim.full] if single else [sim.even, sim.odd]
     steps = max(1, round(cls.default_steps * budget))
     fields: dict[str, Any] = {"method": method, "steps": steps, "device": device, "seed": seed}
@@ -225,7 +227,7 @@ def run_case(args: argparse.Namespace) -> None:
               volumes)  # fmt: skip
     for name in [m for m in METHOD_ORDER if m in args.methods]:
         torch.manual_seed(case.seed)
-        method_params = params.get("ei" if name == "ei-single" else name, {})
+        method_params = params.get(SINGLE.get(name, name), {})
         restored, parts, info = train_and_restore(
             name, sim, budget=args.budget, device=args.device, params=method_params,
             seed=case.seed, train_fields=train_fields)  # fmt: skip

@@ -110,7 +110,10 @@ def test_restore_is_deterministic_and_matches_reloaded(halves: tuple, tmp_path: 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"method": "n2n", "input": "A"}, "n2n needs even/odd half tomograms"),
+        (
+            {"method": "dewedge", "input": "A", "tilt_range": (-60, 60)},
+            "dewedge needs even/odd half tomograms",
+        ),
         ({"method": "n2n", "even": "A", "odd": "B32"}, "differ in shape"),
         ({"method": "n2v", "input": "A", "patch_size": 64}, "patch 64 is larger"),
         ({"method": "dewedge", "even": "A", "odd": "A"}, "no tilt range was given"),

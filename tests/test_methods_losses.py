@@ -208,7 +208,12 @@ def test_ei_data_term_choice():
     method = EI(None, WEDGE)
     assert method.data_mode(2) == "n2n" and method.data_mode(1) == "n2v"
     with pytest.raises(InputError, match="even and odd"):
-        EI(EIParams(data_term="n2n"), WEDGE).data_mode(1)
+        EI(EIParams(data_term="n2n", order="joint"), WEDGE).data_mode(1)
+    # denoise_first: n2n's denoiser trains on the even and odd rows of one tomogram
+    assert EI(EIParams(data_term="n2n"), WEDGE).data_mode(1) == "n2n"
+    assert EI.splits_rows(EIParams(data_term="n2n"), 1)
+    assert not EI.splits_rows(EIParams(data_term="n2n"), 2)
+    assert not EI.splits_rows(EIParams(), 1)
 
 
 # -- interface ------------------------------------------------------------------------------------
@@ -224,7 +229,8 @@ def test_registry_and_interface():
     with pytest.raises(InputError, match="takes"):
         N2V(N2NParams(), None)
     assert N2V({"struct_z": 1}, None).params.struct_z == 1
-    assert "needs even/odd half tomograms" in N2N.input_problem(n_halves=1, has_wedge=True)
+    assert "needs even/odd half tomograms" in Dewedge.input_problem(n_halves=1, has_wedge=True)
+    assert N2N.input_problem(n_halves=1, has_wedge=False) is None
     assert N2V.input_problem(n_halves=2, has_wedge=False) is None
     assert "tilt range" in EI.input_problem(n_halves=1, has_wedge=False, advice={"wedge": "x"})
     for cls in METHODS.values():

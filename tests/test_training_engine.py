@@ -214,6 +214,26 @@ def test_engine_halves_method(rng: np.random.Generator) -> None:
     assert isinstance(events[-1], Finished)
 
 
+def test_n2n_on_one_tomogram_trains_a_row_split_network_that_restores(
+    volume: np.ndarray, tmp_path: Path
+) -> None:
+    from tomorestore import load_model
+
+    config = tiny_config("n2n", steps=2)
+    events = list(train_events(config, [volume], checkpoint_path=tmp_path / "n2n.ckpt"))
+    model = events[-1].model
+    assert model.config.network.tilt_axis_split
+    assert not config.network.tilt_axis_split  # the engine sets it, the user does not
+    restored = model.restore([volume])
+    assert restored.shape == volume.shape and np.isfinite(restored).all()
+    loaded = load_model(tmp_path / "n2n.ckpt")
+    assert loaded.config.network.tilt_axis_split
+    np.testing.assert_allclose(loaded.restore([volume]), restored, atol=1e-5)
+    # halves keep the plain network
+    halves = list(train_events(tiny_config("n2n", steps=1), [volume, volume[::-1].copy()]))
+    assert not halves[-1].model.config.network.tilt_axis_split
+
+
 def test_engine_ends_with_the_best_validated_weights() -> None:
     import torch
 
@@ -289,7 +309,12 @@ def test_resume_continues_step_count(volume: np.ndarray, tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("method", "halves", "fields", "match"),
     [
-        ("n2n", 1, {}, "n2n needs even/odd half tomograms"),
+        (
+            "dewedge",
+            1,
+            {"wedge": {"tilt_min": -60, "tilt_max": 60}},
+            "dewedge needs even/odd half tomograms",
+        ),
         ("dewedge", 2, {}, "no tilt range was given"),
         ("n2v", 1, {"patch_size": 64}, r"patch 64 is larger than the volume \(32, 32, 32\)"),
         ("n2v", 1, {"device": "cuda:7"}, "not available"),

@@ -292,7 +292,7 @@ def test_method_problems_name_the_tomogram_of_the_data_set(singles_viewer):
     data.set_tilt_range(None)
     assert data.set_dataset(["t1", "t2"])
     usable = train.method_usable()
-    assert usable["n2v"] and not usable["n2n"] and not usable["dewedge"]
+    assert usable["n2v"] and usable["n2n"] and not usable["dewedge"]
     native = train.form.main.method.native
     tips = {native.itemData(i): native.model().item(i).toolTip() for i in range(native.count())}
     assert tips["dewedge"].startswith("t1 of the data set:")

@@ -111,10 +111,10 @@ def test_method_needing_halves_is_refused_for_one_tomogram(make_napari_viewer, e
     data, train = DataWedgeWidget(viewer), TrainWidget(viewer)
     data.set_single("tomo")
     data.set_tilt_range(None)
-    assert train.method_usable() == {"n2v": True, "n2n": False, "dewedge": False, "ei": False}
+    assert train.method_usable() == {"n2v": True, "n2n": True, "dewedge": False, "ei": False}
     assert train.method == "n2v"
-    train.set_parameters(method="n2n", steps=2)  # a script may force a disabled entry
-    assert train.method == "n2n"
+    train.set_parameters(method="dewedge", steps=2)  # a script may force a disabled entry
+    assert train.method == "dewedge"
     assert not train.start()
     assert "even/odd" in errors[-1] and "'Even/odd halves'" in errors[-1]  # napari advice
     assert not train.running

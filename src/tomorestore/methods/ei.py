@@ -188,12 +188,21 @@ class EI(Method):
         mode = self.params.data_term
         if mode == "auto":
             return "n2n" if n_halves == 2 else "n2v"
-        if mode == "n2n" and n_halves != 2:
+        if mode == "n2n" and n_halves != 2 and not self.staged:
             raise InputError(
-                "EI with data_term='n2n' needs even and odd halves; give even= and odd=, "
-                "or use data_term='n2v' (or 'auto') for one tomogram."
+                "EI's joint order with data_term='n2n' needs even and odd halves; give even= "
+                "and odd=, use data_term='n2v' (or 'auto'), or the denoise_first order (its "
+                "n2n denoiser trains on the even and odd rows along the tilt axis)."
             )
         return mode
+
+    @classmethod
+    def splits_rows(cls, params: Any, n_halves: int) -> bool:
+        """``denoise_first`` on one tomogram with ``data_term='n2n'``: the denoiser trains
+        on the even and odd rows along the tilt axis."""
+        params = params if isinstance(params, EIParams) else EIParams.model_validate(params or {})
+        single_n2n = n_halves == 1 and params.data_term == "n2n"
+        return single_n2n and params.order == "denoise_first"
 
     def training_loss(
         self, model: torch.nn.Module, batch: torch.Tensor, *, generator: torch.Generator

@@ -48,6 +48,15 @@ class NetworkConfig(BaseModel):
     n2v2: bool = Field(
         False, description="Blur-pool downsampling and no top skip connection (N2V2)."
     )
+    tilt_axis_split: bool = Field(
+        False,
+        description=(
+            "Run the U-Net on the even and on the odd rows along the tilt axis separately "
+            "and interleave the outputs: n2n's network for one tomogram, trained to map the "
+            "even rows to the odd ones and back (their noise is independent). With stages: "
+            "2 it applies to the denoiser only. Set by the training engine, not by hand."
+        ),
+    )
     stages: Literal[1, 2] = Field(
         1,
         description=(
@@ -68,8 +77,9 @@ class NetworkConfig(BaseModel):
 
     @property
     def divisor(self) -> int:
-        """Spatial sizes are padded internally to multiples of this (``2 ** depth``)."""
-        return 2**self.depth
+        """Sizes that are multiples of this need no internal padding (``2 ** depth``,
+        doubled with ``tilt_axis_split``)."""
+        return 2 ** (self.depth + int(self.tilt_axis_split))
 
 
 def build_network(config: NetworkConfig | None = None, **overrides: object) -> UNet3D | StagedUNet:
@@ -95,4 +105,5 @@ def build_network(config: NetworkConfig | None = None, **overrides: object) -> U
     fields = config.model_dump(exclude={"stages"})
     if config.stages == 1:
         return UNet3D(**fields)
-    return StagedUNet(UNet3D(**fields), UNet3D(**{**fields, "n2v2": False}))
+    denoiser = UNet3D(**fields)  # built first: the weights' random draws keep their order
+    return StagedUNet(denoiser, UNet3D(**{**fields, "n2v2": False, "tilt_axis_split": False}))

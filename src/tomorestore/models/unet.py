@@ -8,6 +8,7 @@ from torch import nn
 
 from ..errors import InputError
 from .blocks import NORMS, ConvBlock, MaxBlurPool3d, UpConv
+from .tilt_axis_split import merge_rows, split_rows
 
 
 class UNet3D(nn.Module):
@@ -36,6 +37,10 @@ class UNet3D(nn.Module):
     n2v2 : bool
         N2V2 variant: anti-aliased max-blur-pool downsampling and no skip connection at the
         top level (against checkerboard artefacts of blind-spot training).
+    tilt_axis_split : bool
+        Run the network on the even and on the odd Y rows separately and interleave the two
+        outputs (:mod:`~tomorestore.models.tilt_axis_split`): Noise2Noise on one tomogram.
+        :attr:`divisor` doubles (each half has half the rows).
 
     Examples
     --------
@@ -55,6 +60,7 @@ class UNet3D(nn.Module):
         norm: str = "instance",
         residual: bool = True,
         n2v2: bool = False,
+        tilt_axis_split: bool = False,
     ):
         super().__init__()
         if norm not in NORMS:
@@ -75,6 +81,7 @@ class UNet3D(nn.Module):
         self.norm = norm
         self.residual = residual
         self.n2v2 = n2v2
+        self.tilt_axis_split = tilt_axis_split
 
         widths = [base_channels * 2**level for level in range(depth + 1)]
         self.encoders = nn.ModuleList()
@@ -101,8 +108,8 @@ class UNet3D(nn.Module):
 
     @property
     def divisor(self) -> int:
-        """Spatial sizes the network works on internally are multiples of this."""
-        return 2**self.depth
+        """Inputs whose sizes are multiples of this need no internal padding."""
+        return 2 ** (self.depth + int(self.tilt_axis_split))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(N, in_channels, Z, Y, X)`` to ``(N, out_channels, Z, Y, X)``.
@@ -111,8 +118,14 @@ class UNet3D(nn.Module):
         """
         if x.ndim != 5:
             raise InputError(f"UNet3D expects a (N, C, Z, Y, X) tensor, got shape {tuple(x.shape)}")
+        if self.tilt_axis_split:
+            parities, rows = split_rows(x)
+            return merge_rows(self._forward(parities), rows)
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-3:]
-        padded, crop = _pad_to_multiple(x, self.divisor)
+        padded, crop = _pad_to_multiple(x, 2**self.depth)
 
         skips = []
         y = padded

@@ -219,6 +219,15 @@ def _precision_for_patch(config: TrainConfig, patch: int, notes: list[str]) -> T
     return config.model_copy(update={"fast": False})
 
 
+def _split_for_one_tomogram(config: TrainConfig, method_cls: Any, n_halves: int) -> TrainConfig:
+    """``config`` with a ``tilt_axis_split`` network where the method asks for one."""
+    network = config.network
+    if not method_cls.splits_rows(config.params, n_halves) or network.tilt_axis_split:  # type: ignore[union-attr]
+        return config
+    network = network.model_copy(update={"tilt_axis_split": True})  # type: ignore[union-attr]
+    return config.model_copy(update={"network": network})
+
+
 def _check_method(method_cls: Any, n_halves: int, has_wedge: bool, name: str) -> None:
     problem = method_cls.input_problem(
         n_halves=n_halves,
@@ -296,6 +305,7 @@ def _prepare(
     steps_given = config.steps is not None
     patch_given = config.patch_size is not None
     config = resolve_config(config, method_cls, device.type)
+    config = _split_for_one_tomogram(config, method_cls, len(arrays_of[0]))
     patch = int(config.patch_size)  # type: ignore[arg-type]
     smallest = min(min(shape) for shape in shapes)
     if patch > smallest:
