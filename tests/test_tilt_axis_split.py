@@ -9,7 +9,13 @@ import torch
 from tomorestore.errors import InputError
 from tomorestore.methods import get_method
 from tomorestore.models import NetworkConfig, UNet3D, build_network
-from tomorestore.models.tilt_axis_split import merge_rows, split_rows, swap_rows
+from tomorestore.models.tilt_axis_split import (
+    blend_rows,
+    merge_rows,
+    split_rows,
+    swap_rows,
+    unblended,
+)
 
 
 @pytest.mark.parametrize("rows", [8, 9])
@@ -30,20 +36,32 @@ def test_swap_rows_exchanges_each_pair_and_is_its_own_inverse():
         swap_rows(torch.zeros(1, 1, 1, 5, 1))
 
 
-def test_split_network_runs_the_unet_on_each_parity_and_interleaves():
+def test_split_network_runs_the_unet_on_each_parity_interleaves_and_blends():
     torch.manual_seed(0)
     split = UNet3D(depth=2, base_channels=4, norm="none", residual=False, tilt_axis_split=True)
     plain = UNet3D(depth=2, base_channels=4, norm="none", residual=False)
     plain.load_state_dict(split.state_dict())  # the same weights, the same keys
     x = torch.randn(1, 1, 8, 15, 12)
     with torch.no_grad():
-        out = split(x)
+        with unblended(torch.nn.Sequential(split)):
+            out = split(x)
+        blended = split(x)
         padded = torch.cat([x, x[..., -1:, :]], dim=-2)
         even, odd = plain(padded[..., 0::2, :]), plain(padded[..., 1::2, :])
+    assert split.blend  # back on after the block
     assert out.shape == x.shape
     torch.testing.assert_close(out[..., 0::2, :], even)
     torch.testing.assert_close(out[..., 1::2, :], odd[..., :7, :])
+    torch.testing.assert_close(blended, blend_rows(out))
     assert split.divisor == 2 * plain.divisor
+
+
+def test_blend_rows_weights_each_row_with_its_neighbours():
+    x = torch.zeros(1, 1, 1, 5, 2)
+    x[..., 2, :] = 4.0
+    assert blend_rows(x)[0, 0, 0, :, 0].tolist() == [0.0, 1.0, 2.0, 1.0, 0.0]
+    ones = torch.ones(1, 1, 2, 6, 3)
+    torch.testing.assert_close(blend_rows(ones), ones)  # borders keep a constant
 
 
 def test_network_config_records_the_split_and_gives_it_to_a_denoiser_only():

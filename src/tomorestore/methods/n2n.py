@@ -8,7 +8,7 @@ from typing import ClassVar
 import torch
 
 from ..errors import InputError
-from ..models.tilt_axis_split import swap_rows
+from ..models.tilt_axis_split import swap_rows, unblended
 from .augment import random_swap, random_y_rotations_and_flips
 from .base import Method
 from .losses import mse
@@ -71,7 +71,8 @@ class N2N(Method):
             self.check_rows_independent(batch)
             if self.params.rotate:
                 batch = random_y_rotations_and_flips(batch, generator=generator)
-            return mse(model(batch), swap_rows(batch))
+            with unblended(model):
+                return mse(model(batch), swap_rows(batch))
         pairs = random_swap(batch, generator=generator) if self.params.swap else batch
         if self.params.rotate:
             pairs = random_y_rotations_and_flips(pairs, generator=generator)
@@ -83,7 +84,8 @@ class N2N(Method):
         tomogram: its even and odd rows)."""
         with torch.no_grad():
             if batch.shape[1] == 1:
-                return mse(model(batch), swap_rows(batch))
+                with unblended(model):
+                    return mse(model(batch), swap_rows(batch))
             inputs = torch.cat([batch[:, :1], batch[:, 1:]])
             targets = torch.cat([batch[:, 1:], batch[:, :1]])
             return mse(model(inputs), targets)

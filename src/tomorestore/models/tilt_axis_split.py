@@ -12,8 +12,12 @@ neighbouring Y slices against 0.44 between neighbouring Z slices.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 
 def split_rows(x: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -39,6 +43,37 @@ def merge_rows(parities: torch.Tensor, rows: int) -> torch.Tensor:
     count = parities.shape[0] // 2
     even, odd = parities[:count], parities[count:]
     return torch.stack([even, odd], dim=-2).flatten(-3, -2)[..., :rows, :]
+
+
+def blend_rows(x: torch.Tensor) -> torch.Tensor:
+    """Each Y row of ``(N, C, Z, Y, X)`` averaged with its two neighbours (weights ¼ ½ ¼).
+
+    The restored even and odd rows come from two runs of the network on independent noise:
+    their errors are independent, so averaging neighbouring rows of the two runs lowers the
+    error (measured on three simulated cases: r without the Z profile +0.05 to +0.07,
+    measured-region Fourier correlation +0.04 to +0.06) at the cost of a slight blur along
+    Y. Applied when restoring; never in a loss, where a row's neighbours hold its target.
+    """
+    padded = F.pad(x, (0, 0, 1, 1, 0, 0), mode="replicate")
+    return 0.25 * padded[..., :-2, :] + 0.5 * x + 0.25 * padded[..., 2:, :]
+
+
+@contextlib.contextmanager
+def unblended(model: nn.Module) -> Iterator[None]:
+    """Within the block, row-split networks inside ``model`` return their rows unblended.
+
+    For losses: the target of a row is its neighbour, whose own estimate
+    :func:`blend_rows` would mix in.
+    """
+    networks = [m for m in model.modules() if getattr(m, "tilt_axis_split", False)]
+    previous = [m.blend for m in networks]
+    for network in networks:
+        network.blend = False
+    try:
+        yield
+    finally:
+        for network, value in zip(networks, previous, strict=True):
+            network.blend = value
 
 
 def swap_rows(x: torch.Tensor) -> torch.Tensor:

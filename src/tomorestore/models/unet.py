@@ -8,7 +8,7 @@ from torch import nn
 
 from ..errors import InputError
 from .blocks import NORMS, ConvBlock, MaxBlurPool3d, UpConv
-from .tilt_axis_split import merge_rows, split_rows
+from .tilt_axis_split import blend_rows, merge_rows, split_rows
 
 
 class UNet3D(nn.Module):
@@ -38,9 +38,9 @@ class UNet3D(nn.Module):
         N2V2 variant: anti-aliased max-blur-pool downsampling and no skip connection at the
         top level (against checkerboard artefacts of blind-spot training).
     tilt_axis_split : bool
-        Run the network on the even and on the odd Y rows separately and interleave the two
-        outputs (:mod:`~tomorestore.models.tilt_axis_split`): Noise2Noise on one tomogram.
-        :attr:`divisor` doubles (each half has half the rows).
+        Run the network on the even and on the odd Y rows separately, interleave the two
+        outputs and blend neighbouring rows (:mod:`~tomorestore.models.tilt_axis_split`):
+        Noise2Noise on one tomogram. :attr:`divisor` doubles (each half has half the rows).
 
     Examples
     --------
@@ -82,6 +82,9 @@ class UNet3D(nn.Module):
         self.residual = residual
         self.n2v2 = n2v2
         self.tilt_axis_split = tilt_axis_split
+        #: With ``tilt_axis_split``: blend neighbouring rows of the output (off in losses,
+        #: see :func:`~tomorestore.models.tilt_axis_split.unblended`).
+        self.blend = True
 
         widths = [base_channels * 2**level for level in range(depth + 1)]
         self.encoders = nn.ModuleList()
@@ -120,7 +123,8 @@ class UNet3D(nn.Module):
             raise InputError(f"UNet3D expects a (N, C, Z, Y, X) tensor, got shape {tuple(x.shape)}")
         if self.tilt_axis_split:
             parities, rows = split_rows(x)
-            return merge_rows(self._forward(parities), rows)
+            merged = merge_rows(self._forward(parities), rows)
+            return blend_rows(merged) if self.blend else merged
         return self._forward(x)
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
