@@ -12,7 +12,7 @@ The default input is the development crop ``../shared/data/13pf_MT.tif`` (a
 
 Examples
 --------
-python benchmarks/real_data_figure.py                       # n2v and ei, docs/real_data.png
+python benchmarks/real_data_figure.py                       # n2v, ei, n2n: docs/real_data.png
 python benchmarks/real_data_figure.py --methods n2v,ei,dewedge --workdir /tmp/real --reuse
 """
 
@@ -32,7 +32,7 @@ DEFAULT_INPUT = HERE.parent.parent / "shared" / "data" / "13pf_MT.tif"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", type=Path, default=DEFAULT_INPUT, help="the tomogram")
-    parser.add_argument("--methods", default="n2v,ei", help="comma-separated methods")
+    parser.add_argument("--methods", default="n2v,ei,n2n", help="comma-separated methods")
     parser.add_argument("--tilt-range", type=float, nargs=2, default=(-60.0, 60.0),
                         metavar=("MIN", "MAX"), help="degrees (default -60 60)")  # fmt: skip
     parser.add_argument("--patch", type=int, default=32, help="training patch edge")
