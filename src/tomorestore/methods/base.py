@@ -62,9 +62,6 @@ class Method(abc.ABC):
     #: Learning-rate schedule after the warm-up: ``"cosine"`` decay or ``"constant"``.
     default_schedule: ClassVar[str] = "cosine"
     n2v2_network: ClassVar[bool] = False
-    #: True: on one tomogram the network runs on the even and odd rows along the tilt axis
-    #: (``NetworkConfig.tilt_axis_split``, set by the training engine).
-    splits_single: ClassVar[bool] = False
     #: Normalisation of the method's default network (see ``NetworkConfig.norm``).
     network_norm: ClassVar[str] = "instance"
 
@@ -80,8 +77,8 @@ class Method(abc.ABC):
     @classmethod
     def splits_rows(cls, params: Any, n_halves: int) -> bool:
         """Whether the network trains on the even and odd rows along the tilt axis
-        (``NetworkConfig.tilt_axis_split``): methods that ``splits_single``, on one tomogram."""
-        return cls.splits_single and n_halves == 1
+        (``NetworkConfig.tilt_axis_split``, set by the training engine). None by default."""
+        return False
 
     def __init__(self, params: Any = None, wedge: MissingWedge | None = None) -> None:
         if params is None:

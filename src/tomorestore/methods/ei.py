@@ -197,10 +197,9 @@ class EI(Method):
         return mode
 
     @classmethod
-    def splits_rows(cls, params: Any, n_halves: int) -> bool:
+    def splits_rows(cls, params: EIParams, n_halves: int) -> bool:
         """``denoise_first`` on one tomogram with ``data_term='n2n'``: the denoiser trains
         on the even and odd rows along the tilt axis."""
-        params = params if isinstance(params, EIParams) else EIParams.model_validate(params or {})
         single_n2n = n_halves == 1 and params.data_term == "n2n"
         return single_n2n and params.order == "denoise_first"
 

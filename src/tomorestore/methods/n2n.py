@@ -3,7 +3,7 @@ along the tilt axis of one tomogram."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -43,8 +43,6 @@ class N2N(Method):
     title: ClassVar[str] = "Noise2Noise, denoises"
     params_type: ClassVar[type[N2NParams]] = N2NParams
     accepts_single: ClassVar[bool] = True
-    #: One tomogram: the network runs on the even and odd rows along the tilt axis.
-    splits_single: ClassVar[bool] = True
     needs_wedge: ClassVar[bool] = False
     # Patch 32, 600 steps at a constant rate (about 45 % of the compute of the earlier
     # 48^3 x 500 cosine default) scored better on both benchmark samples: measured-region
@@ -62,6 +60,11 @@ class N2N(Method):
 
     params: N2NParams
     rows_checked: bool = False
+
+    @classmethod
+    def splits_rows(cls, params: Any, n_halves: int) -> bool:
+        """One tomogram: the network runs on the even and odd rows along the tilt axis."""
+        return n_halves == 1
 
     def training_loss(
         self, model: torch.nn.Module, batch: torch.Tensor, *, generator: torch.Generator
@@ -104,8 +107,8 @@ class N2N(Method):
         across = correlation[:, [0, 2], :].abs()  # every offset with dy = ±1
         worst = float(across.max())
         if worst > MAX_ROW_CORRELATION:
-            index = [int(i) for i in (across == across.max()).nonzero()[0]]
-            offset = (index[0] - 1, 2 * index[1] - 1, index[2] - 1)
+            dz, dy, dx = (int(i) for i in torch.unravel_index(across.argmax(), across.shape))
+            offset = (dz - 1, 2 * dy - 1, dx - 1)
             raise InputError(
                 "n2n on one tomogram trains on its even and odd rows along the tilt axis (Y), "
                 "whose noise should be independent, but neighbouring rows here share noise "
