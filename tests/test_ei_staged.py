@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from tomorestore import api
-from tomorestore.data import PatchSampler
+from tomorestore.data import Normalization, PatchSampler
 from tomorestore.methods import get_method
-from tomorestore.methods.ei_staged import stage_position, switch_step
+from tomorestore.methods.ei_staged import make_denoised_pair, stage_position, switch_step
 from tomorestore.methods.params import EIParams
 from tomorestore.models import NetworkConfig, StagedUNet, build_network, routed
 from tomorestore.physics import MissingWedge, fourier_correlation, wedge_region_masks
@@ -46,6 +46,25 @@ def test_staged_network_routes_and_restores_with_the_denoiser_until_the_filler_t
     assert copy.filler_trained
 
 
+def test_the_filler_runs_on_the_standardised_denoised_volume_and_old_networks_load():
+    network = build_network(NetworkConfig(depth=1, base_channels=4, n2v2=True, stages=2))
+    x = torch.randn(1, 1, 8, 8, 8)
+    with torch.no_grad():
+        network.start_filler(0.01, 0.025)
+        denoised = network.denoiser(x)
+        expected = network.filler((denoised - 0.01) / 0.025) * 0.025 + 0.01
+        assert torch.allclose(network(x), expected, atol=1e-6)
+        assert network.pair_mean_std == pytest.approx((0.01, 0.025))
+    copy = build_network(NetworkConfig(depth=1, base_channels=4, n2v2=True, stages=2))
+    copy.load_state_dict(network.state_dict())  # the statistics travel with the weights
+    assert copy.pair_mean_std == pytest.approx((0.01, 0.025))
+    old = {k: v for k, v in network.state_dict().items() if k != "pair_stats"}
+    copy.load_state_dict(old)  # saved before the pair was standardised: used as it is
+    assert copy.pair_mean_std == (0.0, 1.0)
+    with pytest.raises(ValueError, match="> 0"):
+        network.start_filler(0.0, 0.0)
+
+
 def test_each_stage_gets_its_own_schedule():
     assert switch_step(500, 0.4) == 200 and switch_step(3, 0.05) == 1
     assert stage_position(1, 500, 200) == (1, 200)
@@ -66,12 +85,21 @@ def test_one_tomogram_becomes_the_denoised_pair():
     assert sampler.n_halves == 2 and network.filler_trained
     first, second = sampler.unpadded_halves()
     np.testing.assert_array_equal(first, second)
-    assert not np.allclose(first, volume)  # the denoiser's output, not the data
+    # the denoiser's output, standardised with statistics the network keeps
+    mean, std = network.pair_mean_std
+    unscaled = PatchSampler([volume], crop_size=8, validation_fraction=0.0)
+    with routed(network, "denoiser"):
+        make_denoised_pair(network, unscaled, device="cpu", stats=Normalization(mean=0, std=1))
+    np.testing.assert_allclose(first * std + mean, unscaled.unpadded_halves()[0], atol=1e-5)
+    assert Normalization.from_volume(first).std == pytest.approx(1.0, rel=1e-3)
+    assert not np.allclose(first, volume)
     # a run resumed after the switch makes the pair before its first step
     resumed = PatchSampler([volume], crop_size=8, validation_fraction=0.0)
     again = get_method("ei")(EIParams(denoise_fraction=0.5), WEDGE)
     again.prepare(network, resumed, start_step=6, total_steps=10, device="cpu")
     assert resumed.n_halves == 2 and again.paired
+    assert network.pair_mean_std == (mean, std)  # the saved standardisation is kept
+    np.testing.assert_allclose(resumed.unpadded_halves()[0], first, atol=1e-5)
 
 
 def test_joint_order_with_a_staged_network_or_staged_without_one_is_explained():

@@ -149,6 +149,15 @@ class Normalization(BaseModel):
             return out.astype(np.float32)  # type: ignore[return-value]
         return x * self.std + self.mean  # type: ignore[operator,return-value]
 
+    def apply_inplace(self, x: np.ndarray) -> np.ndarray:
+        """Standardise a float32 array (or memory map) in place, slab by slab."""
+        step = max(1, SUBSAMPLE_VOXELS // max(1, int(np.prod(x.shape[1:]))))
+        for start in range(0, x.shape[0], step):
+            chunk = x[start : start + step]
+            chunk -= np.float32(self.mean)
+            chunk /= np.float32(self.std)
+        return x
+
     def invert_inplace(self, x: np.ndarray) -> np.ndarray:
         """Undo :meth:`apply` on a float32 array in place (no full-size temporary copy)."""
         x *= np.float32(self.std)

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..data.normalization import Normalization
 from ..errors import InputError
 from ..models.staged import StagedUNet, find_staged, routed
 from ..physics import MissingWedge, cube_rotations
@@ -70,9 +71,9 @@ class EI(Method):
 
     That is the ``joint`` order. The default ``denoise_first`` order (IsoNet's,
     :mod:`.ei_staged`) trains a denoiser first (n2v's blind-spot loss on one tomogram,
-    n2n's on halves), denoises the data once, then trains a second network to fill the
-    wedge of the denoised volume as dewedge does with a pair of halves (the denoised
-    volume as both); restoring runs both networks
+    n2n's on halves), denoises the data once and standardises the result, then trains a
+    second network to fill the wedge of the denoised volume as dewedge does with a pair of
+    halves (the denoised volume as both); restoring runs both networks
     (:class:`~tomorestore.models.StagedUNet`).
     """
 
@@ -158,9 +159,14 @@ class EI(Method):
 
     def _make_pair(self, model: Any, sampler: Any, *, device: Any) -> None:
         network = self._network(model)
+        # one standardisation for the network: the first tomogram's (or the resumed run's)
+        stats = None
+        if network.filler_trained:
+            mean, std = network.pair_mean_std
+            stats = Normalization(mean=mean, std=std)
         with routed(network, "denoiser"):
-            make_denoised_pair(model, sampler, device=device)
-        network.start_filler()
+            stats = make_denoised_pair(model, sampler, device=device, stats=stats)
+        network.start_filler(stats.mean, stats.std)
         self.paired = True
 
     def refresh(self, model: torch.nn.Module, sampler: Any, *, step: int, device: Any) -> bool:

@@ -6,7 +6,8 @@ fill back towards zero: on one simulated tomogram the wedge filling swung with t
 budget and stayed below n2v's. In this order a denoiser (the network's first stage)
 trains alone; the data are then denoised once, ``d = f₁(y)``, and a second network learns
 to fill the wedge from rotated copies of ``d`` exactly as dewedge learns it from a pair of
-halves, with ``d`` as both halves. Restoring runs both: ``f₂(f₁(y))``
+halves, with ``d`` as both halves. ``d`` is standardised first (its own robust mean and
+standard deviation, kept in the network): restoring runs ``f₂((f₁(y) − m)/s)·s + m``
 (:class:`~tomorestore.models.StagedUNet`).
 
 Measured on the quality benchmark's sparse tomogram (one tomogram, n2v for 200 steps,
@@ -24,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.normalization import Normalization
+from ..errors import InputError
 from .rotation_draws import whole_volume_tile
 
 #: Voxels copied at a time when one denoised volume becomes both halves.
@@ -46,13 +49,24 @@ def stage_position(step: int, total_steps: int, switch: int) -> tuple[int, int]:
     return step - switch, max(1, total_steps - switch)
 
 
-def make_denoised_pair(model: torch.nn.Module, sampler: Any, *, device: Any) -> None:
-    """Replace the sampler's data by the denoised pair the filler trains on.
+def make_denoised_pair(
+    model: torch.nn.Module, sampler: Any, *, device: Any, stats: Normalization | None = None
+) -> Normalization:
+    """Replace the sampler's data by the standardised denoised pair the filler trains on.
 
     One tomogram ``y``: both halves become ``f(y)``; even/odd halves: ``f(v⁰)`` and
     ``f(v¹)``. ``model`` must run the denoiser (see :func:`~tomorestore.models.routed`).
-    Large volumes go to the sampler's memory-mapped scratch files, written tile by tile
-    and copied slab by slab.
+    The pair is then standardised with its own robust statistics (or ``stats``: those of
+    the first tomogram of a data set, or of a run being resumed), so that the filler trains
+    at the data's usual scale: denoised ice and sparse objects have a standard deviation
+    of a few hundredths. Large volumes go to the sampler's memory-mapped scratch files,
+    written tile by tile and copied slab by slab.
+
+    Returns
+    -------
+    Normalization
+        The statistics the pair was standardised with; a constant pair (nothing the
+        denoiser kept) is left as it is (mean 0, std 1).
     """
     from ..inference import restore_volume
 
@@ -67,7 +81,14 @@ def make_denoised_pair(model: torch.nn.Module, sampler: Any, *, device: Any) -> 
         for start in range(0, z, rows):
             part = slice(start, min(z, start + rows))
             targets[1][part] = targets[0][part]
+    if stats is None:
+        try:
+            stats = Normalization.from_volumes(targets)
+        except InputError:  # a constant output: nothing to rescale
+            stats = Normalization(mean=0.0, std=1.0)
     for target in targets:
+        stats.apply_inplace(target)
         if isinstance(target, np.memmap):
             target.flush()
     sampler.set_halves(targets)
+    return stats
