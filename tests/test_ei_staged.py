@@ -116,6 +116,25 @@ def tiny():
     return simulate_tomogram((32, 48, 48), tilt_range=(-60, 60), snr=0.1, seed=5, sample="sparse")
 
 
+def _tiny_scores(tiny, volume: np.ndarray) -> dict[str, float]:
+    inside, measured = wedge_region_masks(WEDGE, tiny.ground_truth.shape, 10.0)
+    return {
+        "r": float(np.corrcoef(volume.ravel(), tiny.ground_truth.ravel())[0, 1]),
+        "wedge": float(fourier_correlation(volume, tiny.ground_truth, inside)),
+        "measured": float(fourier_correlation(volume, tiny.ground_truth, measured)),
+    }
+
+
+def _train_tiny(tiny, path, data: dict, **options) -> tuple[dict, dict]:
+    """ei's default order on ``data`` (input= or even=/odd=): raw and restored scores."""
+    torch.manual_seed(0)
+    model = api.train("ei", **data, tilt_range=(-60, 60), steps=120, patch_size=24, seed=0,
+                      device="cpu", progress=False, out=path, **options)  # fmt: skip
+    assert model.network.filler_trained
+    restored = api.restore(path, **data, progress=False).data
+    return _tiny_scores(tiny, tiny.full), _tiny_scores(tiny, restored)
+
+
 def test_ei_on_one_tiny_tomogram_beats_the_raw_inside_the_wedge(tiny, tmp_path):
     # The denoiser trains on the even and odd rows along the tilt axis (data_term='n2n'):
     # at this size and budget (48 denoising steps) the default blind-spot denoiser leaves
@@ -123,19 +142,9 @@ def test_ei_on_one_tiny_tomogram_beats_the_raw_inside_the_wedge(tiny, tmp_path):
     # 1 thread: in-wedge FC -0.01 / 0.25 / -0.02 / 0.13 against the raw's 0.123), while
     # with the row split it stayed above the raw (0.18 / 0.34 / 0.13 / 0.46, r 0.54-0.68).
     # Measured when written, as run here: in-wedge FC 0.123 raw -> 0.175, r 0.104 -> 0.545.
-    torch.manual_seed(0)
-    model = api.train("ei", input=tiny.full, tilt_range=(-60, 60), steps=120, patch_size=24,
-                      data_term="n2n", seed=0, device="cpu", progress=False,
-                      out=tmp_path / "ei.ckpt")  # fmt: skip
-    assert model.network.filler_trained
-    restored = api.restore(tmp_path / "ei.ckpt", input=tiny.full, progress=False).data
-    inside, measured = wedge_region_masks(WEDGE, tiny.ground_truth.shape, 10.0)
-    raw_wedge = float(fourier_correlation(tiny.full, tiny.ground_truth, inside))
-    out_wedge = float(fourier_correlation(restored, tiny.ground_truth, inside))
-    raw_r = np.corrcoef(tiny.full.ravel(), tiny.ground_truth.ravel())[0, 1]
-    out_r = np.corrcoef(restored.ravel(), tiny.ground_truth.ravel())[0, 1]
-    assert out_wedge > raw_wedge + 0.03, (raw_wedge, out_wedge)
-    assert out_r > raw_r + 0.3, (raw_r, out_r)
+    raw, out = _train_tiny(tiny, tmp_path / "ei.ckpt", {"input": tiny.full}, data_term="n2n")
+    assert out["wedge"] > raw["wedge"] + 0.03, (raw, out)
+    assert out["r"] > raw["r"] + 0.3, (raw, out)
 
 
 def test_ei_on_tiny_halves_denoises(tiny, tmp_path):
@@ -144,19 +153,10 @@ def test_ei_on_tiny_halves_denoises(tiny, tmp_path):
     # seed (session 9: in-wedge FC -0.04 here, raw 0.123), so only the denoising is checked;
     # the wedge is checked on one tomogram above and on the benchmark (docs/quality.md).
     # Measured when written: r 0.104 -> 0.464, measured-region FC 0.163 -> 0.655.
-    torch.manual_seed(0)
-    api.train("ei", even=tiny.even, odd=tiny.odd, tilt_range=(-60, 60), steps=120,
-              patch_size=24, seed=0, device="cpu", progress=False,
-              out=tmp_path / "ei.ckpt")  # fmt: skip
-    restored = api.restore(tmp_path / "ei.ckpt", even=tiny.even, odd=tiny.odd,
-                           progress=False).data  # fmt: skip
-    _, measured = wedge_region_masks(WEDGE, tiny.ground_truth.shape, 10.0)
-    raw_measured = float(fourier_correlation(tiny.full, tiny.ground_truth, measured))
-    out_measured = float(fourier_correlation(restored, tiny.ground_truth, measured))
-    raw_r = np.corrcoef(tiny.full.ravel(), tiny.ground_truth.ravel())[0, 1]
-    out_r = np.corrcoef(restored.ravel(), tiny.ground_truth.ravel())[0, 1]
-    assert out_r > raw_r + 0.2, (raw_r, out_r)
-    assert out_measured > raw_measured + 0.2, (raw_measured, out_measured)
+    halves = {"even": tiny.even, "odd": tiny.odd}
+    raw, out = _train_tiny(tiny, tmp_path / "ei.ckpt", halves)
+    assert out["r"] > raw["r"] + 0.2, (raw, out)
+    assert out["measured"] > raw["measured"] + 0.2, (raw, out)
 
 
 def test_an_ei_checkpoint_of_format_2_loads_as_the_joint_order_it_was(tmp_path):
