@@ -73,21 +73,23 @@ def make_denoised_pair(
     halves = sampler.unpadded_halves()
     targets = sampler.next_halves(2)
     tile = whole_volume_tile(sampler.crop_size)
-    for half, target in zip(halves, targets, strict=False):
+    denoised = targets[: len(halves)]
+    for half, target in zip(halves, denoised, strict=True):
         restore_volume(model, half, device=device, tile=tile, overlap=0.25, out=target)
-    if len(halves) == 1:
+    if stats is None:
+        try:
+            stats = Normalization.from_volumes(denoised)
+        except InputError:  # a constant output: nothing to rescale
+            stats = Normalization(mean=0.0, std=1.0)
+    for target in denoised:
+        stats.apply_inplace(target)
+    if len(halves) == 1:  # one tomogram: the standardised volume becomes the second half
         z, y, x = sampler.original_shape
         rows = max(1, COPY_SLAB_VOXELS // (y * x))
         for start in range(0, z, rows):
             part = slice(start, min(z, start + rows))
             targets[1][part] = targets[0][part]
-    if stats is None:
-        try:
-            stats = Normalization.from_volumes(targets)
-        except InputError:  # a constant output: nothing to rescale
-            stats = Normalization(mean=0.0, std=1.0)
     for target in targets:
-        stats.apply_inplace(target)
         if isinstance(target, np.memmap):
             target.flush()
     sampler.set_halves(targets)
