@@ -9,7 +9,13 @@ import torch
 from tomorestore import api
 from tomorestore.data import Normalization, PatchSampler
 from tomorestore.methods import get_method
-from tomorestore.methods.ei_staged import make_denoised_pair, stage_position, switch_step
+from tomorestore.methods.ei_staged import (
+    WedgeFromFiller,
+    make_denoised_pair,
+    stage_position,
+    switch_step,
+)
+from tomorestore.methods.losses import fourier_filter
 from tomorestore.methods.params import EIParams
 from tomorestore.models import NetworkConfig, StagedUNet, build_network, routed
 from tomorestore.physics import MissingWedge, fourier_correlation, wedge_region_masks
@@ -173,3 +179,60 @@ def test_an_ei_checkpoint_of_format_2_loads_as_the_joint_order_it_was(tmp_path):
     assert model.config.params.order == "joint"
     assert not isinstance(model.network, StagedUNet)
     assert api.restore(model, input=volume, progress=False).data.shape == volume.shape
+
+
+def test_the_filler_is_residual_and_starts_as_the_identity():
+    network = build_network(NetworkConfig(depth=1, base_channels=4, n2v2=True, stages=2))
+    assert network.filler.residual and not network.denoiser.residual
+    x = torch.randn(1, 1, 8, 8, 8)
+    with torch.no_grad():
+        network.start_filler(0.5, 2.0)
+        assert torch.allclose(network(x), network.denoiser(x), atol=1e-6)
+    plain = build_network(NetworkConfig(depth=1, base_channels=4, stages=2, filler_residual=False))
+    assert not plain.filler.residual
+    with pytest.raises(ValueError, match="filler_residual"):
+        NetworkConfig(stages=2, out_channels=2)
+    NetworkConfig(out_channels=2)  # one stage: the filler's setting does not apply
+
+
+def test_a_two_stage_checkpoint_of_format_3_loads_with_its_plain_filler(tmp_path):
+    volume = np.random.default_rng(2).normal(size=(16, 32, 32)).astype(np.float32)
+    path = tmp_path / "staged.ckpt"
+    api.train("ei", input=volume, tilt_range=(-60, 60), steps=4, patch_size=16,
+              denoise_fraction=0.5, device="cpu", progress=False, out=path)  # fmt: skip
+    payload = torch.load(path, weights_only=True)
+    assert payload["config"]["network"]["filler_residual"] is True
+    del payload["config"]["network"]["filler_residual"]  # as written before it existed
+    payload["format_version"] = 3
+    old = tmp_path / "old.ckpt"
+    torch.save(payload, old)
+    model = api.load_model(old)
+    assert model.config.network.filler_residual is False
+    assert model.config.params.keep_measured is False  # restores with the whole filler
+    assert not model.network.filler.residual and model.network.filler_trained
+    method = get_method("ei")(model.config.params, WEDGE)
+    assert method.restoring_network(model.network) is model.network
+    assert api.restore(model, input=volume, progress=False).data.shape == volume.shape
+
+
+def test_restoring_keeps_the_denoisers_measured_region_and_the_fillers_wedge():
+    torch.manual_seed(0)
+    network = build_network(NetworkConfig(depth=1, base_channels=4, n2v2=True, stages=2))
+    method = get_method("ei")(EIParams(), WEDGE)
+    assert method.restoring_network(network) is network  # the filler has not trained
+    network.start_filler(0.5, 2.0)
+    torch.nn.init.normal_(network.filler.head.weight, std=0.5)  # a filler that does something
+    restoring = method.restoring_network(network)
+    assert isinstance(restoring, WedgeFromFiller)
+    plain = get_method("ei")(EIParams(keep_measured=False), WEDGE)
+    assert plain.restoring_network(network) is network
+    x = torch.randn(1, 1, 16, 16, 16)
+    with torch.no_grad():
+        out, denoised, both = restoring(x), network.denoiser(x), network(x)
+    mask = WEDGE.mask((16, 16, 16), rfft=True)
+    measured = fourier_filter(out, mask)
+    torch.testing.assert_close(measured, fourier_filter(denoised, mask), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        fourier_filter(out, 1 - mask), fourier_filter(both, 1 - mask), atol=1e-5, rtol=0
+    )
+    assert not torch.allclose(out, both, atol=1e-3)  # the measured region differs from both

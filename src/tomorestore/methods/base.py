@@ -223,6 +223,14 @@ class Method(abc.ABC):
         mask = self.wedge.mask(tuple(x.shape[-3:]), device=x.device, rfft=True)
         return fourier_filter(x, mask).to(x.dtype)
 
+    def restoring_network(self, network: torch.nn.Module) -> torch.nn.Module:
+        """The module each tile runs through at restore time (default: ``network``).
+
+        A method may compose the trained network's parts differently when restoring
+        than when training (ei's two stages: see :mod:`.ei_staged`).
+        """
+        return network
+
     def combine(self, restored_halves: list[np.ndarray]) -> np.ndarray:
         """Combine the restored inputs (one per half) into the final volume (mean)."""
         if len(restored_halves) == 1:

@@ -17,7 +17,7 @@ from ..physics import MissingWedge, cube_rotations
 from .augment import random_swap, random_wedge_preserving_flips
 from .base import Method
 from .dewedge import Dewedge
-from .ei_staged import make_denoised_pair, stage_position, switch_step
+from .ei_staged import WedgeFromFiller, make_denoised_pair, stage_position, switch_step
 from .losses import fourier_filter, fourier_weighted_mse
 from .masking import blind_spot_inputs, blind_spot_loss
 from .n2n import N2N
@@ -136,6 +136,14 @@ class EI(Method):
     def predict_input(self, x: torch.Tensor) -> torch.Tensor:
         """``denoise_first``: the identity (the raw tile is denoised, then filled)."""
         return x if self.staged else super().predict_input(x)
+
+    def restoring_network(self, network: torch.nn.Module) -> torch.nn.Module:
+        """``denoise_first`` with ``keep_measured``, once the filler trained: the denoiser's
+        measured frequencies, the filler's wedge (:class:`.ei_staged.WedgeFromFiller`)."""
+        staged = find_staged(network) if self.staged else None
+        if staged is None or not staged.filler_trained or not self.params.keep_measured:
+            return network
+        return WedgeFromFiller(network, staged, self.wedge)
 
     def _network(self, model: torch.nn.Module) -> StagedUNet:
         network = find_staged(model)

@@ -27,6 +27,9 @@ import torch
 
 from ..data.normalization import Normalization
 from ..errors import InputError
+from ..models.staged import StagedUNet, routed
+from ..physics import MissingWedge
+from .losses import fourier_filter
 from .rotation_draws import whole_volume_tile
 
 #: Voxels copied at a time when one denoised volume becomes both halves.
@@ -94,3 +97,41 @@ def make_denoised_pair(
             target.flush()
     sampler.set_halves(targets)
     return stats
+
+
+class WedgeFromFiller(torch.nn.Module):
+    """Both stages per tile, the filler adding only the missing wedge.
+
+    ``d + F⁻¹[(1 − M)·F(f₂(d) − d)]`` with ``d = f₁(x)`` and ``f₂`` the filler on the
+    standardised ``d`` (:class:`~tomorestore.models.StagedUNet`): the measured frequencies
+    are the denoiser's, the wedge is the filler's. The filler trains on wedge-filtered
+    copies of ``d`` whose measured region equals its target's, so it learns nothing there
+    that the denoiser has not; on the benchmark's sparse tomogram its output there scored
+    below the denoiser's (measured-region Fourier correlation 0.820 against 0.837).
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        The two-stage network (or a wrapper around one whose stages :func:`routed` reaches).
+    staged : StagedUNet
+        The two-stage network inside ``network``.
+    wedge : MissingWedge
+        The tilt range, in the methods' frame.
+    """
+
+    def __init__(self, network: torch.nn.Module, staged: StagedUNet, wedge: MissingWedge):
+        super().__init__()
+        self.network = network
+        self.staged = staged
+        self.wedge = wedge
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The restored tile (the dtype of the denoiser's output)."""
+        with routed(self.staged, "denoiser"):
+            denoised = self.network(x)
+        mean, std = self.staged.pair_mean_std
+        with routed(self.staged, "filler"):
+            filled = self.network((denoised - mean) / std) * std + mean
+        mask = self.wedge.mask(tuple(x.shape[-3:]), device=x.device, rfft=True)
+        wedge = fourier_filter(filled.float() - denoised.float(), 1.0 - mask)
+        return denoised + wedge.to(denoised.dtype)

@@ -182,6 +182,13 @@ class EIParams(MethodParams):
         le=0.95,
         description="'denoise_first': share of the training steps that train the denoiser.",
     )
+    keep_measured: bool = Field(
+        True,
+        description=(
+            "'denoise_first': restore with the denoiser's measured frequencies and take "
+            "only the missing wedge from the filler; off: the filler's whole output."
+        ),
+    )
     ei_weight: float = Field(
         1.0,
         ge=0.0,
@@ -230,12 +237,12 @@ class EIParams(MethodParams):
         ),
     )
     blind_spot: N2VParams = Field(
-        default_factory=lambda: N2VParams(struct_shape="cross", struct_threshold=0.05),
+        default_factory=N2VParams,
         description=(
             "Blind-spot masking used by the 'n2v' data term and by the denoiser of "
-            "'denoise_first' on one tomogram. It keeps the cross mask that ei's figures were "
-            "measured with; n2v's own default ('auto', threshold 0.02) was not measured "
-            "inside ei."
+            "'denoise_first' on one tomogram: n2v's own defaults (the mask measured from "
+            "the data). The cross mask ei had before (struct_shape 'cross', threshold "
+            "0.05) denoised the benchmark's sparse tomogram less well."
         ),
     )
     filling: DewedgeParams = Field(

@@ -61,17 +61,30 @@ class NetworkConfig(BaseModel):
         1,
         description=(
             "1: one U-Net. 2: a denoiser (with n2v2 as set) followed by a wedge filler (a "
-            "plain U-Net of the same depth, channels and norm): the network of ei's "
-            "denoise_first order."
+            "U-Net of the same depth, channels and norm, without n2v2; residual as "
+            "filler_residual says): the network of ei's denoise_first order."
+        ),
+    )
+
+    filler_residual: bool = Field(
+        True,
+        description=(
+            "With stages: 2, the filler adds its input to its output: untrained it is the "
+            "identity, so it keeps the denoised volume where it was measured and learns "
+            "only the missing wedge. Its input is the denoised volume, so the noise that "
+            "makes 'residual' a poor default for the first network is not there. Networks "
+            "of checkpoint format 3 and earlier had a plain filler and load as such."
         ),
     )
 
     @model_validator(mode="after")
     def _residual_needs_equal_channels(self) -> NetworkConfig:
-        if self.residual and self.in_channels != self.out_channels:
+        if (self.residual or (self.stages == 2 and self.filler_residual)) and (
+            self.in_channels != self.out_channels
+        ):
             raise ValueError(
-                "residual=True needs in_channels == out_channels; set residual to false "
-                "or use equal channel counts"
+                "residual=True (or a two-stage network's filler_residual) needs "
+                "in_channels == out_channels; set them to false or use equal channel counts"
             )
         return self
 
@@ -102,8 +115,9 @@ def build_network(config: NetworkConfig | None = None, **overrides: object) -> U
     config = config or NetworkConfig()
     if overrides:
         config = NetworkConfig.model_validate({**config.model_dump(), **overrides})
-    fields = config.model_dump(exclude={"stages"})
+    fields = config.model_dump(exclude={"stages", "filler_residual"})
     if config.stages == 1:
         return UNet3D(**fields)
     denoiser = UNet3D(**fields)  # built first: the weights' random draws keep their order
-    return StagedUNet(denoiser, UNet3D(**{**fields, "n2v2": False, "tilt_axis_split": False}))
+    plain = {"n2v2": False, "tilt_axis_split": False, "residual": config.filler_residual}
+    return StagedUNet(denoiser, UNet3D(**{**fields, **plain}))

@@ -28,11 +28,12 @@ from .._version import __version__
 from ..errors import CheckpointError, InputError
 
 FORMAT = "tomorestore-checkpoint"
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: Format versions this version reads (1: one config section per method, read by
 #: :class:`~tomorestore.training.config.TrainConfig`; 1 and 2: ei models were all of the
-#: ``joint`` order, which their parameters do not name).
-READABLE_VERSIONS = (1, 2, 3)
+#: ``joint`` order, which their parameters do not name; 1 to 3: two-stage networks had a
+#: plain, not a residual, filler, and restored with its whole output).
+READABLE_VERSIONS = (1, 2, 3, 4)
 REQUIRED_KEYS = ("method", "config", "normalization", "state_dict", "step")
 LAST_SUFFIX = ".last"
 
@@ -187,7 +188,23 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         )
     if version < 3:
         payload = _name_the_ei_order(payload)
+    if version < 4:
+        payload = _restore_the_filler_as_it_was(payload)
     return payload
+
+
+def _restore_the_filler_as_it_was(payload: dict[str, Any]) -> dict[str, Any]:
+    """Two-stage networks of formats 1 to 3 had a plain filler (today's is residual) whose
+    whole output was the restoration (today ei keeps the denoiser's measured frequencies):
+    say so in their settings (a copy)."""
+    config = payload.get("config")
+    network = config.get("network") if isinstance(config, dict) else None
+    if not isinstance(network, dict) or network.get("stages") != 2:
+        return payload
+    config = {**config, "network": {**network, "filler_residual": False}}
+    if isinstance(config.get("params"), dict):
+        config["params"] = {**config["params"], "keep_measured": False}
+    return {**payload, "config": config}
 
 
 def _name_the_ei_order(payload: dict[str, Any]) -> dict[str, Any]:

@@ -104,6 +104,7 @@ def restore_halves(
         def transform(x: Any) -> Any:
             return method.predict_input(normalization.apply(x))
 
+    network = method.restoring_network(network)
     return [
         restore_volume(
             network,
