@@ -72,9 +72,10 @@ class EI(Method):
     That is the ``joint`` order. The default ``denoise_first`` order (IsoNet's,
     :mod:`.ei_staged`) trains a denoiser first (n2v's blind-spot loss on one tomogram,
     n2n's on halves), denoises the data once and standardises the result, then trains a
-    second network to fill the wedge of the denoised volume as dewedge does with a pair of
-    halves (the denoised volume as both); restoring runs both networks
-    (:class:`~tomorestore.models.StagedUNet`).
+    second, residual network to fill the wedge of the denoised volume as dewedge does with
+    a pair of halves (the denoised volume as both); restoring runs both networks
+    (:class:`~tomorestore.models.StagedUNet`) and keeps the denoiser's measured
+    frequencies, the filler's wedge (``keep_measured``).
     """
 
     name: ClassVar[str] = "ei"

@@ -7,14 +7,14 @@ budget and stayed below n2v's. In this order a denoiser (the network's first sta
 trains alone; the data are then denoised once, ``d = f₁(y)``, and a second network learns
 to fill the wedge from rotated copies of ``d`` exactly as dewedge learns it from a pair of
 halves, with ``d`` as both halves. ``d`` is standardised first (its own robust mean and
-standard deviation, kept in the network): restoring runs ``f₂((f₁(y) − m)/s)·s + m``
-(:class:`~tomorestore.models.StagedUNet`).
+standard deviation, kept in the network), and the filler is residual (the identity until
+it learns). Restoring keeps the denoiser's measured frequencies and takes the wedge from
+``f₂((d − m)/s)·s + m`` (:class:`WedgeFromFiller`).
 
-Measured on the quality benchmark's sparse tomogram (one tomogram, n2v for 200 steps,
-then dewedge on ``(d, d)`` for 300 steps, its input not wedge-filtered at restore): r
-without the Z profile 0.648, in-wedge Fourier correlation without the k_x=k_y=0 line
-0.369, measured region 0.737, against n2v's 0.481 / 0.226 / 0.544 in the same run
-(docs/quality.md).
+Measured on the quality benchmark's sparse tomogram (one tomogram; the denoiser is n2v
+with its defaults for 200 steps, then the filler for 300): r without the Z profile 0.734,
+in-wedge Fourier correlation without the k_x=k_y=0 line 0.425, measured region 0.837,
+against n2v's 0.729 / 0.374 / 0.837 (docs/quality.md, session 10).
 """
 
 from __future__ import annotations

@@ -3,7 +3,11 @@
 The network of ``ei``'s ``denoise_first`` order (IsoNet's order): the denoiser is trained
 first (blind-spot or Noise2Noise), the tomogram is denoised once, and the filler is then
 trained on the denoised volume (rotated, wedge-filtered input; rotated target, scored
-where it was measured). Restoring runs both per tile: ``filler(denoiser(x))``.
+where it was measured). Restoring runs both per tile: ``filler(denoiser(x))``. The
+filler is residual by default (``NetworkConfig.filler_residual``): untrained, it passes
+the denoised volume through unchanged, and it only has to learn the missing wedge.
+``ei`` restores with the denoiser's measured frequencies and the filler's wedge
+(``tomorestore.methods.ei_staged.WedgeFromFiller``, its ``keep_measured`` parameter).
 
 The ``stage`` buffer (saved with the weights) says how far training got: a network
 saved before the filler trained restores with the denoiser alone. The ``pair_stats``
