@@ -129,9 +129,8 @@ class WedgeFromFiller(torch.nn.Module):
         """The restored tile (the dtype of the denoiser's output)."""
         with routed(self.staged, "denoiser"):
             denoised = self.network(x)
-        mean, std = self.staged.pair_mean_std
         with routed(self.staged, "filler"):
-            filled = self.network((denoised - mean) / std) * std + mean
+            filled = self.staged.filled(denoised, self.network)
         mask = self.wedge.mask(tuple(x.shape[-3:]), device=x.device, rfft=True)
         wedge = fourier_filter(filled.float() - denoised.float(), 1.0 - mask)
         return denoised + wedge.to(denoised.dtype)

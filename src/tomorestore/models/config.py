@@ -119,5 +119,5 @@ def build_network(config: NetworkConfig | None = None, **overrides: object) -> U
     if config.stages == 1:
         return UNet3D(**fields)
     denoiser = UNet3D(**fields)  # built first: the weights' random draws keep their order
-    plain = {"n2v2": False, "tilt_axis_split": False, "residual": config.filler_residual}
-    return StagedUNet(denoiser, UNet3D(**{**fields, **plain}))
+    filler = {"n2v2": False, "tilt_axis_split": False, "residual": config.filler_residual}
+    return StagedUNet(denoiser, UNet3D(**{**fields, **filler}))

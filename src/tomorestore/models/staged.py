@@ -22,7 +22,7 @@ sparse tomogram the restoration came out anti-correlated with the truth.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import torch
@@ -86,8 +86,18 @@ class StagedUNet(nn.Module):
         denoised = self.denoiser(x)
         if not self.filler_trained:
             return denoised
+        return self.filled(denoised)
+
+    def filled(
+        self, denoised: torch.Tensor, filler: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """``filler((denoised − m)/s)·s + m``: the filler on the standardised denoised volume.
+
+        ``filler`` is the filler as the caller reaches it (a wrapper routed to it, see
+        :func:`routed`); default: :attr:`filler` itself.
+        """
         mean, std = self.pair_stats[0], self.pair_stats[1]
-        return self.filler((denoised - mean) / std) * std + mean
+        return (filler or self.filler)((denoised - mean) / std) * std + mean
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
         # networks saved before the pair was standardised: the filler saw it as it was
