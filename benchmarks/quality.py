@@ -107,15 +107,16 @@ def train_and_restore(
     cls = get_method(method)
     single = name in SINGLE
     halves = [sim.full] if single else [sim.even, sim.odd]
-    steps = max(1, round(cls.default_steps * budget))
-    fields: dict[str, Any] = {"method": method, "steps": steps, "device": device, "seed": seed}
+    fields: dict[str, Any] = {"method": method, "device": device, "seed": seed}
+    fields["steps"] = max(1, round(cls.default_steps * budget))
     fields["preview_every"] = 0
-    fields["validate_every"] = max(1, steps // 4)
     if cls.needs_wedge:
         fields["wedge"] = make_wedge(sim.tilt_range)
     if params:
         fields["params"] = params
-    fields.update(train_fields or {})
+    fields.update(train_fields or {})  # --train steps=N replaces the scaled budget
+    steps = int(fields["steps"])
+    fields.setdefault("validate_every", max(1, steps // 4))
     config = make_config(**fields)
     start = time.perf_counter()
     model = None
