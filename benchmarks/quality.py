@@ -1,12 +1,13 @@
 """Restoration quality of every method on simulated tomograms with known ground truth.
 
-A benchmark, not a test: it trains each method with its default budget (minutes each on
-a 2-core CPU) on independent simulated tomograms (``quality_metrics.CASES``: a dense
-lamella and a sparse sample in ice, each small and large, with a symmetric and an
-asymmetric tilt range) and scores the restorations (``quality_metrics``): Pearson r without
-the Z profile and the in-wedge Fourier correlation without the line k_x = k_y = 0 first,
-then the measured-region correlation, the whole-volume r, the in-wedge correlation with the
-line, and the even/odd FSC of the restorations of each half (no ground truth needed).
+A benchmark, not a test: it trains each method with its default budget (the steps the
+command line gives that much data by default; minutes each on a 2-core CPU) on
+independent simulated tomograms (``quality_metrics.CASES``: a dense lamella and a sparse
+sample in ice, each small and large, with a symmetric and an asymmetric tilt range) and
+scores the restorations (``quality_metrics``): Pearson r without the Z profile and the
+in-wedge Fourier correlation without the line k_x = k_y = 0 first, then the
+measured-region correlation, the whole-volume r, the in-wedge correlation with the line,
+and the even/odd FSC of the restorations of each half (no ground truth needed).
 
 Every run writes one JSON file per part into ``benchmarks/results``
 (``quality_<case>_baselines.json``, ``quality_<case>_<method>_x<budget>.json``, and the
@@ -82,6 +83,20 @@ def overrides(items: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def budget_steps(method_cls: Any, shape: tuple[int, ...], budget: float, device: str) -> int:
+    """``budget`` times the steps a user gets by default for one tomogram of ``shape``.
+
+    The product's default (``tomorestore.training.engine.default_budget``) grows with the
+    data: the method's steps for a 64 x 128 x 128 tomogram, times the voxels over that
+    (at most 8), times 4 on a GPU. The large cases therefore train about 4.5 times longer.
+    """
+    from tomorestore.training.device import resolve_device
+    from tomorestore.training.engine import default_budget
+
+    steps, _ = default_budget(method_cls.default_steps, [shape], resolve_device(device).type)
+    return max(1, round(steps * budget))
+
+
 def train_and_restore(
     name: str,
     sim: Any,
@@ -108,7 +123,7 @@ def train_and_restore(
     single = name in SINGLE
     halves = [sim.full] if single else [sim.even, sim.odd]
     fields: dict[str, Any] = {"method": method, "device": device, "seed": seed}
-    fields["steps"] = max(1, round(cls.default_steps * budget))
+    fields["steps"] = budget_steps(cls, sim.full.shape, budget, device)
     fields["preview_every"] = 0
     if cls.needs_wedge:
         fields["wedge"] = make_wedge(sim.tilt_range)
@@ -163,6 +178,7 @@ def _meta(args: argparse.Namespace, case: Any, shape: tuple[int, int, int]) -> d
         "seed": case.seed,
         "snr": args.snr,
         "budget": args.budget,
+        "device_type": _device_type(args.device),
         "command": "python benchmarks/quality.py " + " ".join(sys.argv[1:]),
         "commit": commit,
         "date": datetime.now(timezone.utc).isoformat(timespec="minutes"),
@@ -170,6 +186,12 @@ def _meta(args: argparse.Namespace, case: Any, shape: tuple[int, int, int]) -> d
         "threads": torch.get_num_threads(),
         "fsc_edge": 8,  # soft-edge width of even_odd_fsc (absent: FSC without the window)
     }
+
+
+def _device_type(device: str) -> str:
+    from tomorestore.training.device import resolve_device
+
+    return str(resolve_device(device).type)
 
 
 def _save(path: Path, part: dict[str, Any], volumes: dict[str, np.ndarray]) -> None:

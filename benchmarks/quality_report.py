@@ -40,6 +40,27 @@ def load_parts(results: Path) -> tuple[dict[str, dict], list[dict]]:
     return baselines, parts
 
 
+def expected_steps(part: dict) -> int:
+    """The steps of the part's budget under the product's default for its case and device
+    (:func:`quality.budget_steps`; parts written before the rule have no ``device_type``:
+    they ran on the CPU)."""
+    from tomorestore.methods import get_method
+    from tomorestore.training.engine import default_budget
+
+    meta = part["meta"]
+    name = part["rows"][0]["name"]
+    cls = get_method({"ei-single": "ei", "n2n-single": "n2n"}.get(name, name))
+    steps, _ = default_budget(cls.default_steps, [tuple(meta["shape"])],
+                              meta.get("device_type", "cpu"))  # fmt: skip
+    return max(1, round(steps * meta["budget"]))
+
+
+def short_of_budget(part: dict) -> bool:
+    """Whether the part trained for fewer steps than its budget gives (run before the
+    benchmark followed the product's data-scaled default, or with ``--train steps=``)."""
+    return int(part["rows"][0].get("steps", 0)) < expected_steps(part)
+
+
 def _fmt(value: Any, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
@@ -78,10 +99,19 @@ def case_section(name: str, base: dict | None, parts: list[dict]) -> str:
         label = row["name"] + ("" if budget == 1 else f" ({budget:g}× budget)")
         if "fsc_edge" not in part["meta"]:
             label += " †"
+        if short_of_budget(part):
+            label += f" ‡ (default {expected_steps(part)} steps)"
         rows.append({**row, "label": label})
     out.append(table(rows))
     if any("fsc_edge" not in p["meta"] for p in ([base] if base else []) + parts):
         out.append("† even/odd FSC computed without the soft-edge window (an earlier version).")
+    if any(short_of_budget(p) for p in parts):
+        out.append(
+            "‡ trained for fewer steps than its budget gives now: run before the method's "
+            "default grew, or before the benchmark followed the command line's default, which "
+            "grows with the voxels (`default_budget`: the steps for a 64 × 128 × 128 "
+            "tomogram times the voxels over that, at most 8×)."
+        )
     lines = ["Parts (file: command, commit, date, threads):"]
     for part in ([base] if base else []) + parts:
         m = part["meta"]
@@ -93,7 +123,11 @@ def case_section(name: str, base: dict | None, parts: list[dict]) -> str:
 
 def missing(baselines: dict[str, dict], parts: list[dict]) -> list[str]:
     """The expected parts that have no JSON yet."""
-    have = {(p["meta"]["case"], p["rows"][0]["name"], p["meta"]["budget"]) for p in parts}
+    have = {
+        (p["meta"]["case"], p["rows"][0]["name"], p["meta"]["budget"])
+        for p in parts
+        if not short_of_budget(p)
+    }
     out = [f"{case} baselines" for case in CASES if case not in baselines]
     out += [f"{c} {m} {b:g}× budget" for c, m, b in EXPECTED if (c, m, b) not in have]
     return out
