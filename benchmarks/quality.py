@@ -35,13 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from quality_metrics import CASES, Scorer, best_gaussian
+from quality_metrics import CASES, SINGLE, Scorer, best_gaussian, budget_steps
 from quality_report import merge
 
 ROOT = Path(__file__).resolve().parents[1]
 METHOD_ORDER = ("n2v", "n2n", "dewedge", "ei", "ei-single", "n2n-single")
-#: Benchmark names of methods trained on the full tomogram alone, and the method each runs.
-SINGLE = {"n2v": "n2v", "ei-single": "ei", "n2n-single": "n2n"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -83,20 +81,6 @@ def overrides(items: list[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def budget_steps(method_cls: Any, shape: tuple[int, ...], budget: float, device: str) -> int:
-    """``budget`` times the steps a user gets by default for one tomogram of ``shape``.
-
-    The product's default (``tomorestore.training.engine.default_budget``) grows with the
-    data: the method's steps for a 64 x 128 x 128 tomogram, times the voxels over that
-    (at most 8), times 4 on a GPU. The large cases therefore train about 4.5 times longer.
-    """
-    from tomorestore.training.device import resolve_device
-    from tomorestore.training.engine import default_budget
-
-    steps, _ = default_budget(method_cls.default_steps, [shape], resolve_device(device).type)
-    return max(1, round(steps * budget))
-
-
 def train_and_restore(
     name: str,
     sim: Any,
@@ -123,7 +107,7 @@ def train_and_restore(
     single = name in SINGLE
     halves = [sim.full] if single else [sim.even, sim.odd]
     fields: dict[str, Any] = {"method": method, "device": device, "seed": seed}
-    fields["steps"] = budget_steps(cls, sim.full.shape, budget, device)
+    fields["steps"] = budget_steps(name, sim.full.shape, budget, _device_type(device))
     fields["preview_every"] = 0
     if cls.needs_wedge:
         fields["wedge"] = make_wedge(sim.tilt_range)

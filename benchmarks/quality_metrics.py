@@ -25,6 +25,8 @@ import numpy as np
 SMALL = (64, 128, 128)
 LARGE = (96, 192, 256)
 FSC_BAND = (0.05, 0.25)
+#: Benchmark names of methods trained on the full tomogram alone, and the method each runs.
+SINGLE = {"n2v": "n2v", "ei-single": "ei", "n2n-single": "n2n"}
 
 
 @dataclass(frozen=True)
@@ -105,3 +107,21 @@ def best_gaussian(noisy: np.ndarray, score: Scorer) -> tuple[np.ndarray, float]:
         if r > best[0]:
             best = (r, float(sigma), smooth)
     return best[2], best[1]
+
+
+def budget_steps(name: str, shape: tuple[int, ...], budget: float, device_type: str) -> int:
+    """``budget`` times the steps a user gets by default for one tomogram of ``shape``.
+
+    ``name`` is the benchmark's name of the method (``SINGLE`` maps the one-tomogram
+    variants to theirs). The product's default
+    (``tomorestore.training.engine.default_budget``) grows with the data: the method's
+    steps for a 64 x 128 x 128 tomogram, times the voxels over that (at most 8), times 4
+    on a GPU (``device_type`` ``"cuda"``). The large cases therefore train about 4.5 times
+    longer.
+    """
+    from tomorestore.methods import get_method
+    from tomorestore.training.engine import default_budget
+
+    method_cls = get_method(SINGLE.get(name, name))
+    steps, _ = default_budget(method_cls.default_steps, [tuple(shape)], device_type)
+    return max(1, round(steps * budget))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from quality_metrics import CASES, FSC_BAND
+from quality_metrics import CASES, FSC_BAND, budget_steps
 
 METHODS = ("n2v", "n2n", "dewedge", "ei", "ei-single", "n2n-single")
 #: The parts the issue asks for: every method at its default budget on every case, and at
@@ -42,17 +42,10 @@ def load_parts(results: Path) -> tuple[dict[str, dict], list[dict]]:
 
 def expected_steps(part: dict) -> int:
     """The steps of the part's budget under the product's default for its case and device
-    (:func:`quality.budget_steps`; parts written before the rule have no ``device_type``:
-    they ran on the CPU)."""
-    from tomorestore.methods import get_method
-    from tomorestore.training.engine import default_budget
-
+    (parts written before the rule have no ``device_type``: they ran on the CPU)."""
     meta = part["meta"]
-    name = part["rows"][0]["name"]
-    cls = get_method({"ei-single": "ei", "n2n-single": "n2n"}.get(name, name))
-    steps, _ = default_budget(cls.default_steps, [tuple(meta["shape"])],
-                              meta.get("device_type", "cpu"))  # fmt: skip
-    return max(1, round(steps * meta["budget"]))
+    return budget_steps(part["rows"][0]["name"], meta["shape"], meta["budget"],
+                        meta.get("device_type", "cpu"))  # fmt: skip
 
 
 def short_of_budget(part: dict) -> bool:
