@@ -290,3 +290,29 @@ def test_leaving_the_group_meets_the_others_only_after_a_normal_end(monkeypatch,
                 raise RuntimeError("a rank failed")
     assert calls == (["destroy"] if fails else ["barrier", "destroy"])
     assert not dist.is_initialized()
+
+
+def _broadcast_main(rank: int, port: int, folder: str) -> None:
+    """One of two processes: rank 0's weights reach rank 1."""
+    os.environ.update(
+        WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank),
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
+    )  # fmt: skip
+    import torch
+
+    from tomorestore.training.distributed import process_group
+
+    module = torch.nn.Linear(3, 2)
+    with torch.no_grad():
+        module.weight.fill_(float(rank + 1))
+    with process_group("cpu") as group:
+        group.broadcast_module(module)
+    np.save(Path(folder) / f"weights{rank}.npy", module.weight.detach().numpy())
+
+
+def test_broadcast_gives_every_process_rank_0s_weights(tmp_path: Path) -> None:
+    import torch.multiprocessing as mp
+
+    mp.spawn(_broadcast_main, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
+    for rank in (0, 1):
+        np.testing.assert_array_equal(np.load(tmp_path / f"weights{rank}.npy"), 1.0)

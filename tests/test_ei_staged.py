@@ -236,3 +236,13 @@ def test_restoring_keeps_the_denoisers_measured_region_and_the_fillers_wedge():
         fourier_filter(out, 1 - mask), fourier_filter(both, 1 - mask), atol=1e-5, rtol=0
     )
     assert not torch.allclose(out, both, atol=1e-3)  # the measured region differs from both
+
+
+def test_the_denoiser_stage_ends_at_the_switch_only():
+    method = get_method("ei")(EIParams(denoise_fraction=0.4), MissingWedge(-60.0, 60.0))
+    method.total_steps = 10
+    assert [s for s in range(1, 11) if method.stage_ends(s)] == [4]
+    method.paired = True  # the filler trains: no stage ends any more
+    assert not method.stage_ends(4)
+    joint = get_method("ei")(EIParams(order="joint"), MissingWedge(-60.0, 60.0))
+    assert not any(joint.stage_ends(s) for s in range(1, 11))

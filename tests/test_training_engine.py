@@ -346,3 +346,38 @@ def test_engine_user_mask(volume: np.ndarray) -> None:
     assert isinstance(events[-1], Finished)
     with pytest.raises(InputError, match="mask shape"):
         next(train_events(tiny_config(steps=1), [volume], mask=mask[:, :, :16]))
+
+
+def test_a_stage_ends_on_its_best_validated_weights() -> None:
+    """ei's denoiser stage: the filler starts from the denoiser's best weights."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from tomorestore.training.distributed import ProcessGroup
+    from tomorestore.training.engine import _BestWeights, _continue_from_best
+
+    network = torch.nn.Linear(2, 2)
+    parts = [SimpleNamespace(sampler=SimpleNamespace(n_validation=4))]
+
+    def run(keep_best: bool) -> SimpleNamespace:
+        config = SimpleNamespace(keep_best=keep_best)
+        return SimpleNamespace(config=config, group=ProcessGroup(), network=network, parts=parts)
+
+    best = _BestWeights()
+    best.offer(network, 3, 1.0)
+    kept = {k: v.clone() for k, v in network.state_dict().items()}
+    with torch.no_grad():
+        network.weight.add_(1.0)
+    # keep_best off: the last weights go on
+    _continue_from_best(run(False), best, 5, lambda: 2.0)
+    assert not torch.equal(network.weight, kept["weight"])
+    # the stage's last weights validate worse: the next stage starts from step 3's
+    _continue_from_best(run(True), best, 5, lambda: 2.0)
+    assert best.step == 3
+    assert all(torch.equal(network.state_dict()[k], kept[k]) for k in kept)
+    # they validate better: they are kept, and go on
+    with torch.no_grad():
+        network.weight.add_(1.0)
+    _continue_from_best(run(True), best, 6, lambda: 0.5)
+    assert best.step == 6 and not torch.equal(network.weight, kept["weight"])

@@ -198,6 +198,15 @@ class Method(abc.ABC):
         """
         return step, total_steps
 
+    def stage_ends(self, step: int) -> bool:
+        """Whether ``step`` is the last of a training stage (default: never).
+
+        With keep_best, the engine validates there and continues from the stage's best
+        validated weights before :meth:`refresh` starts the next stage (ei's denoiser,
+        whose output the filler then trains on).
+        """
+        return False
+
     def refresh(self, model: torch.nn.Module, sampler: Any, *, step: int, device: Any) -> bool:
         """Hook called by the engine after each optimiser step (default: nothing).
 

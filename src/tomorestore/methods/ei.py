@@ -178,6 +178,10 @@ class EI(Method):
         network.start_filler(stats.mean, stats.std)
         self.paired = True
 
+    def stage_ends(self, step: int) -> bool:
+        """``denoise_first``: the denoiser's last step (the switch), before the pair is made."""
+        return self.staged and not self.paired and step == self.switch_step
+
     def refresh(self, model: torch.nn.Module, sampler: Any, *, step: int, device: Any) -> bool:
         """``denoise_first``: at the switch, denoise the data into the filler's pair; then
         the filler's own wedge refill (on the pair), counted in its stage's steps."""

@@ -72,6 +72,15 @@ class ProcessGroup:
             return float(value)
         return self._reduce(float(value), "sum") / self.size
 
+    def broadcast_module(self, module: Any) -> None:
+        """Give every process rank 0's weights and buffers of ``module`` (in place)."""
+        if not self.several:
+            return
+        import torch.distributed as dist
+
+        for tensor in module.state_dict().values():
+            dist.broadcast(tensor, src=0)
+
     def _reduce(self, value: float, op: str) -> float:
         import torch
         import torch.distributed as dist

@@ -612,6 +612,8 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
             optimizer.step()
             history.record_step(step, value)
             yield Step(step=step, total_steps=total, loss=value)
+            if step < total and any(p.method.stage_ends(step) for p in parts):
+                _continue_from_best(run, best, step, validate)
             # nothing trains on a refresh after the last step; after a refresh that
             # replaced the data (dewedge's refill) older validation losses do not compare
             if step < total and any(
@@ -652,6 +654,21 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
         best_step=result.best_step,
         last_checkpoint_path=last,
     )
+
+
+def _continue_from_best(
+    run: _Run, best: _BestWeights, step: int, validate: Callable[[], float]
+) -> None:
+    """A stage ends at ``step``: with keep_best, the next stage starts from its best
+    validated weights (this step's compete too); every process gets rank 0's."""
+    config, procs, network = run.config, run.group, run.network
+    if not config.keep_best or not any(p.sampler.n_validation for p in run.parts):
+        return
+    if procs.is_main:
+        best.offer(network, step, validate())
+        if best.state is not None and best.step != step:
+            network.load_state_dict(best.state)
+    procs.broadcast_module(network)
 
 
 class _BestWeights:
