@@ -105,7 +105,9 @@ class TrainConfig(BaseModel):
         description=(
             "End with the weights of the lowest validation loss (held-out slab) instead of "
             "the last ones: on one small tomogram the network can fit its noise late in "
-            "training. Needs validation_fraction > 0."
+            "training. A refill of the wedge (dewedge, ei's filler) changes the data, so "
+            "only the losses since the last refill compete: there it keeps weights of the "
+            "last refill period. Needs validation_fraction > 0."
         ),
     )
     preview_every: int = Field(
