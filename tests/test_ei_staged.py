@@ -246,3 +246,44 @@ def test_the_denoiser_stage_ends_at_the_switch_only():
     assert not method.stage_ends(4)
     joint = get_method("ei")(EIParams(order="joint"), MissingWedge(-60.0, 60.0))
     assert not any(joint.stage_ends(s) for s in range(1, 11))
+
+
+def test_the_own_n2n_denoiser_trains_as_n2n_and_the_filler_as_ei(monkeypatch):
+    from tomorestore.methods.n2n import N2N
+    from tomorestore.training import engine
+
+    cls = get_method("ei")
+    wedge = make_wedge((-60, 60))
+    params = {"data_term": "n2n", "denoiser_settings": "own", "denoise_fraction": 0.5}
+    network = resolve_config(make_config(method="ei", wedge=wedge, params=params), cls,
+                             "cpu").network  # fmt: skip
+    assert (network.norm, network.n2v2, network.filler_norm) == ("none", False, "instance")
+    staged = build_network(network)
+    norms = [sum("Norm" in type(m).__name__ for m in n.modules())
+             for n in (staged.denoiser, staged.filler)]  # fmt: skip
+    assert norms[0] == 0 and norms[1] > 0
+    # 'shared' (the default) keeps one network setting and the run's learning rate
+    shared = {**params, "denoiser_settings": "shared"}
+    method = cls(EIParams(**shared), MissingWedge(-60.0, 60.0))
+    assert method.stage_learning_rate(1) is None
+    # the engine takes n2n's rate and schedule for the denoiser's steps, ei's after them
+    seen = []
+    original = engine.learning_rate_at
+
+    def recording(step, total, peak, schedule="cosine"):
+        seen.append((peak, schedule))
+        return original(step, total, peak, schedule)
+
+    monkeypatch.setattr(engine, "learning_rate_at", recording)
+    rng = np.random.default_rng(0)
+    volume = rng.standard_normal((32, 32, 32)).astype(np.float32)
+    config = make_config(method="ei", wedge=wedge, params=params, steps=4, patch_size=16,
+                         batch_size=1, device="cpu", preview_every=0)  # fmt: skip
+    list(engine.train_events(config, [volume]))
+    own = (N2N.default_learning_rate, N2N.default_schedule)
+    assert seen == [
+        own,
+        own,
+        (cls.default_learning_rate, "cosine"),
+        (cls.default_learning_rate, "cosine"),
+    ]

@@ -198,6 +198,11 @@ class Method(abc.ABC):
         """
         return step, total_steps
 
+    def stage_learning_rate(self, step: int) -> tuple[float, str] | None:
+        """``(peak, schedule)`` of ``step``'s stage when it is not the run's (default:
+        None, the run's ``learning_rate`` and ``schedule``)."""
+        return None
+
     def stage_ends(self, step: int) -> bool:
         """Whether ``step`` is the last of a training stage (default: never).
 

@@ -103,9 +103,27 @@ class EI(Method):
     def network_defaults(cls, params: Any = None) -> dict[str, Any]:
         """``denoise_first``: a two-stage network, its denoiser with N2V2's layout."""
         order = getattr(params, "order", EIParams.model_fields["order"].default)
+        if order == "denoise_first" and cls._own_n2n_denoiser(params):
+            return {"n2v2": False, "norm": N2N.network_norm, "filler_norm": cls.network_norm,
+                    "stages": 2}  # fmt: skip
         if order == "denoise_first":
             return {"n2v2": True, "norm": cls.network_norm, "stages": 2}
         return super().network_defaults(params)
+
+    @staticmethod
+    def _own_n2n_denoiser(params: Any) -> bool:
+        """Whether the n2n denoiser trains with n2n's own network and learning rate."""
+        return (
+            getattr(params, "denoiser_settings", "shared") == "own"
+            and getattr(params, "data_term", "auto") == "n2n"
+        )
+
+    def stage_learning_rate(self, step: int) -> tuple[float, str] | None:
+        """``denoiser_settings='own'`` with the n2n denoiser: n2n's rate and schedule for
+        the denoising stage (the filler keeps the run's)."""
+        if self.staged and self._own_n2n_denoiser(self.params) and step <= self.switch_step:
+            return N2N.default_learning_rate, N2N.default_schedule
+        return None
 
     @property
     def staged(self) -> bool:

@@ -182,6 +182,15 @@ class EIParams(MethodParams):
         le=0.95,
         description="'denoise_first': share of the training steps that train the denoiser.",
     )
+    denoiser_settings: Literal["shared", "own"] = Field(
+        "shared",
+        description=(
+            "'denoise_first' with data_term 'n2n': 'shared' trains both stages with ei's "
+            "network normalisation (instance), N2V2 layout and learning rate; 'own' trains "
+            "the denoiser as n2n trains (no normalisation, no N2V2, n2n's constant learning "
+            "rate) and the filler with ei's (instance norm, ei's rate, cosine decay)."
+        ),
+    )
     keep_measured: bool = Field(
         True,
         description=(

@@ -61,8 +61,8 @@ class NetworkConfig(BaseModel):
         1,
         description=(
             "1: one U-Net. 2: a denoiser (with n2v2 as set) followed by a wedge filler (a "
-            "U-Net of the same depth, channels and norm, without n2v2; residual as "
-            "filler_residual says): the network of ei's denoise_first order."
+            "U-Net of the same depth and channels, without n2v2; norm as filler_norm and "
+            "residual as filler_residual say): the network of ei's denoise_first order."
         ),
     )
 
@@ -74,6 +74,15 @@ class NetworkConfig(BaseModel):
             "only the missing wedge. Its input is the denoised volume, so the noise that "
             "makes 'residual' a poor default for the first network is not there. Networks "
             "of checkpoint format 3 and earlier had a plain filler and load as such."
+        ),
+    )
+
+    filler_norm: Literal["instance", "group", "batch", "none"] | None = Field(
+        None,
+        description=(
+            "With stages: 2, the filler's normalisation (None: norm, the denoiser's). ei's "
+            "n2n denoiser trains without normalisation, as n2n does, and its filler with "
+            "instance norm (EIParams.denoiser_settings 'own')."
         ),
     )
 
@@ -115,9 +124,14 @@ def build_network(config: NetworkConfig | None = None, **overrides: object) -> U
     config = config or NetworkConfig()
     if overrides:
         config = NetworkConfig.model_validate({**config.model_dump(), **overrides})
-    fields = config.model_dump(exclude={"stages", "filler_residual"})
+    fields = config.model_dump(exclude={"stages", "filler_residual", "filler_norm"})
     if config.stages == 1:
         return UNet3D(**fields)
     denoiser = UNet3D(**fields)  # built first: the weights' random draws keep their order
-    filler = {"n2v2": False, "tilt_axis_split": False, "residual": config.filler_residual}
+    filler = {
+        "n2v2": False,
+        "tilt_axis_split": False,
+        "residual": config.filler_residual,
+        "norm": config.filler_norm or config.norm,
+    }
     return StagedUNet(denoiser, UNet3D(**{**fields, **filler}))

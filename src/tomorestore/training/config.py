@@ -281,7 +281,12 @@ def make_wedge(tilt_range: Any, tilt_axis: str = "Y") -> WedgeConfig | None:
 
 
 def default_network(
-    device_type: str, *, n2v2: bool = False, norm: str = "instance", stages: int = 1
+    device_type: str,
+    *,
+    n2v2: bool = False,
+    norm: str = "instance",
+    stages: int = 1,
+    filler_norm: str | None = None,
 ) -> NetworkConfig:
     """The default U-Net for a device: depth 3, 16 channels on CPU, 32 on a GPU."""
     return NetworkConfig(
@@ -290,6 +295,7 @@ def default_network(
         n2v2=n2v2,
         norm=norm,
         stages=stages,
+        filler_norm=filler_norm,
     )
 
 

@@ -596,8 +596,12 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
                 break
             step += 1
             position = parts[0].method.schedule_position(step, total)
+            peak, schedule = parts[0].method.stage_learning_rate(step) or (
+                peak_lr,
+                config.schedule,
+            )
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate_at(*position, peak_lr, config.schedule)
+                group["lr"] = learning_rate_at(*position, peak, schedule)
             part = parts[int(rng.choice(len(parts), p=weights))] if len(parts) > 1 else parts[0]
             batch = torch.from_numpy(part.sampler.train_batch(batch_size, rng)).to(device)
             loss = part.method.training_loss(trained, batch, generator=generator)
