@@ -57,6 +57,11 @@ def wedge_moving_rotations(wedge: MissingWedge, kind: str = "cube") -> tuple[int
     return tuple(moving)
 
 
+def _param(params: Any, name: str) -> Any:
+    """``params.name``, or the field's default when ``params`` is None."""
+    return getattr(params, name, EIParams.model_fields[name].default)
+
+
 @register_method
 class EI(Method):
     """Equivariant imaging: the restoration must commute with rotations that move the wedge.
@@ -102,21 +107,18 @@ class EI(Method):
     @classmethod
     def network_defaults(cls, params: Any = None) -> dict[str, Any]:
         """``denoise_first``: a two-stage network, its denoiser with N2V2's layout."""
-        order = getattr(params, "order", EIParams.model_fields["order"].default)
-        if order == "denoise_first" and cls._own_n2n_denoiser(params):
+        if _param(params, "order") != "denoise_first":
+            return super().network_defaults(params)
+        if cls._own_n2n_denoiser(params):
             return {"n2v2": False, "norm": N2N.network_norm, "filler_norm": cls.network_norm,
                     "stages": 2}  # fmt: skip
-        if order == "denoise_first":
-            return {"n2v2": True, "norm": cls.network_norm, "stages": 2}
-        return super().network_defaults(params)
+        return {"n2v2": True, "norm": cls.network_norm, "stages": 2}
 
     @staticmethod
     def _own_n2n_denoiser(params: Any) -> bool:
         """Whether the n2n denoiser trains with n2n's own network and learning rate."""
-        return (
-            getattr(params, "denoiser_settings", "shared") == "own"
-            and getattr(params, "data_term", "auto") == "n2n"
-        )
+        own = _param(params, "denoiser_settings") == "own"
+        return own and _param(params, "data_term") == "n2n"
 
     def stage_learning_rate(self, step: int) -> tuple[float, str] | None:
         """``denoiser_settings='own'`` with the n2n denoiser: n2n's rate and schedule for

@@ -628,7 +628,7 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
             if validating and procs.is_main:
                 val_loss = validate()
                 history.record_validation(step, val_loss)
-                if config.keep_best and any(p.sampler.n_validation for p in parts):
+                if _keeps_best(config, parts):
                     best.offer(network, step, val_loss)
                 yield Validated(step=step, val_loss=val_loss)
             if config.preview_every and step % config.preview_every == 0 and procs.is_main:
@@ -660,13 +660,18 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
     )
 
 
+def _keeps_best(config: TrainConfig, parts: Sequence[_Part]) -> bool:
+    """Whether the run keeps its best validated weights (keep_best, and crops to validate)."""
+    return bool(config.keep_best) and any(p.sampler.n_validation for p in parts)
+
+
 def _continue_from_best(
     run: _Run, best: _BestWeights, step: int, validate: Callable[[], float]
 ) -> None:
     """A stage ends at ``step``: with keep_best, the next stage starts from its best
     validated weights (this step's compete too); every process gets rank 0's."""
-    config, procs, network = run.config, run.group, run.network
-    if not config.keep_best or not any(p.sampler.n_validation for p in run.parts):
+    procs, network = run.group, run.network
+    if not _keeps_best(run.config, run.parts):
         return
     if procs.is_main:
         best.offer(network, step, validate())
