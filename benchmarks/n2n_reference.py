@@ -114,7 +114,8 @@ def _meta(args: argparse.Namespace, shape: tuple[int, int, int]) -> dict[str, An
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Simulate the case, train and score what the flags ask for; write the JSON part."""
-    from quality import overrides, train_and_restore
+    from overrides import overrides
+    from quality import train_and_restore
 
     from tomorestore.simulate import simulate_tomogram
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from overrides import overrides
 from quality_metrics import CASES, SINGLE, Scorer, best_gaussian, budget_steps
 from quality_report import merge
 
@@ -65,20 +66,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--merge", action="store_true",
                         help="build docs/quality.md and .png from the parts")  # fmt: skip
     return parser.parse_args(argv)
-
-
-def overrides(items: list[str]) -> dict[str, dict[str, Any]]:
-    """``["dewedge.rotations=so3"]`` -> ``{"dewedge": {"rotations": "so3"}}``."""
-    out: dict[str, dict[str, Any]] = {}
-    for item in items:
-        key, _, text = item.partition("=")
-        method, _, param = key.partition(".")
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        out.setdefault(method, {})[param] = value
-    return out
 
 
 def train_and_restore(

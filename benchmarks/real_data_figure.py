@@ -14,16 +14,20 @@ Examples
 --------
 python benchmarks/real_data_figure.py                       # n2v, ei, n2n: docs/real_data.png
 python benchmarks/real_data_figure.py --methods n2v,ei,dewedge --workdir /tmp/real --reuse
+python benchmarks/real_data_figure.py --methods n2v,ei --set 'ei.data_term="n2n"' \
+    --method-steps ei=900                                   # method parameters, own budgets
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+from overrides import overrides
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_INPUT = HERE.parent.parent / "shared" / "data" / "13pf_MT.tif"
@@ -37,6 +41,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         metavar=("MIN", "MAX"), help="degrees (default -60 60)")  # fmt: skip
     parser.add_argument("--patch", type=int, default=32, help="training patch edge")
     parser.add_argument("--steps", type=int, help="training steps (default: each method's)")
+    parser.add_argument("--method-steps", action="append", default=[], metavar="METHOD=N",
+                        help="steps for one method (overrides --steps for it)")  # fmt: skip
+    parser.add_argument("--set", action="append", default=[], metavar="METHOD.PARAM=VALUE",
+                        help="a method parameter, the value as JSON (repeatable)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "real_data.png")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/tomorestore-real-data"))
@@ -48,23 +56,31 @@ def restore_with(method: str, args: argparse.Namespace) -> tuple[Path, str]:
     """Train ``method`` on the input and restore it; return the MRC path and a caption."""
     import tomorestore
 
+    params = overrides(args.set).get(method, {})
+    steps = {m: int(n) for m, _, n in (s.partition("=") for s in args.method_steps)}
+    settings = {"input": str(args.input), "tilt_range": list(args.tilt_range),
+                "patch": args.patch, "steps": steps.get(method, args.steps), "seed": args.seed,
+                "params": params}  # fmt: skip
     restored = args.workdir / f"{method}.mrc"
     caption_file = args.workdir / f"{method}.txt"
-    if args.reuse and restored.exists() and caption_file.exists():
+    settings_file = args.workdir / f"{method}.json"
+    same = settings_file.exists() and json.loads(settings_file.read_text()) == settings
+    if args.reuse and same and restored.exists() and caption_file.exists():
         return restored, caption_file.read_text().strip()
     model_path = args.workdir / f"{method}.ckpt"
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = tomorestore.train(
-            method, input=args.input, tilt_range=tuple(args.tilt_range), steps=args.steps,
-            patch_size=args.patch, device="cpu", out=model_path, seed=args.seed,
-            progress=False,
+            method, input=args.input, tilt_range=tuple(args.tilt_range),
+            steps=settings["steps"], patch_size=args.patch, device="cpu", out=model_path,
+            seed=args.seed, progress=False, **params,
         )  # fmt: skip
     trained = time.perf_counter() - start
     tomorestore.restore(model, input=args.input, out=restored, device="cpu", progress=False)
-    caption = f"{method}: weights of step {model.step}, {trained:.0f} s"
+    caption = f"{method}: weights of step {model.step} of {model.config.steps}, {trained:.0f} s"
     caption_file.write_text(caption + "\n")
+    settings_file.write_text(json.dumps(settings) + "\n")
     print(caption, flush=True)
     return restored, caption
 

@@ -287,3 +287,25 @@ def test_the_own_n2n_denoiser_trains_as_n2n_and_the_filler_as_ei(monkeypatch):
         (cls.default_learning_rate, "cosine"),
         (cls.default_learning_rate, "cosine"),
     ]
+
+
+def test_the_denoiser_trains_on_patch_sized_crops_of_the_fillers_larger_ones(monkeypatch):
+    from tomorestore.methods.dewedge import Dewedge
+    from tomorestore.methods.n2v import N2V
+
+    cls = get_method("ei")
+    params = EIParams(filling={"rotations": "z", "wedge_filter_input": False})
+    method = cls(params, MissingWedge(-60.0, 60.0))
+    assert method.crop_size(16) == 23  # the filler's rotation crops
+    seen = []
+    for stage in (N2V, Dewedge):
+        monkeypatch.setattr(stage, "training_loss",
+                            lambda self, model, batch, generator: seen.append(batch.shape[-3:])
+                            or torch.zeros(()))  # fmt: skip
+    batch = torch.randn(2, 1, 23, 23, 23)
+    network = build_network(NetworkConfig(depth=2, base_channels=4, stages=2))
+    method.training_loss(network, batch, generator=torch.Generator().manual_seed(0))
+    method.validation_loss(network, batch)
+    method.paired = True  # the filler trains on its whole crops
+    method.training_loss(network, batch, generator=torch.Generator().manual_seed(0))
+    assert seen == [(16, 16, 16), (16, 16, 16), (23, 23, 23)]

@@ -163,6 +163,27 @@ def test_dewedge_so3_crops_are_sqrt2_larger_and_loss_is_finite():
     assert torch.isfinite(loss) and loss.item() > 0
 
 
+def test_dewedge_z_rotations_keep_the_lamella_plane_and_learn_the_wedge_off_the_kz_cone():
+    from tomorestore.methods.rotation_draws import rotate_by_so3
+
+    method = Dewedge(DewedgeParams(rotations="z"), WEDGE)
+    assert method.resampled and method.crop_size(16) == 23
+    # a Z profile (a lamella's slab) is unchanged by rotations about Z
+    profile = torch.linspace(-1.0, 1.0, 23).reshape(1, 1, 23, 1, 1).expand(2, 1, 23, 23, 23)
+    rotated, matrices = rotate_by_so3(profile, 15, generator=_generator(5), group="z")
+    torch.testing.assert_close(rotated, profile[..., 4:19, 4:19, 4:19], atol=1e-5, rtol=0)
+    assert torch.all(matrices[:, 0, 0] == 1.0)
+    # the rotated target measures part of the input's wedge, never the cone about k_z
+    masks = WEDGE.mask((16,) * 3, rfft=True, rotation=matrices)
+    wedge = 1.0 - WEDGE.mask((16,) * 3, rfft=True)
+    assert float((masks * wedge).sum()) > 0
+    assert float(masks[:, 1:, 0, 0].sum()) == 0.0  # k_x = k_y = 0, k_z ≠ 0: never measured
+    net = UNet3D(depth=2, base_channels=4)
+    batch = torch.randn(2, 2, 23, 23, 23, generator=_generator(2))
+    loss = method.training_loss(net, batch, generator=_generator(3))
+    assert torch.isfinite(loss) and loss.item() > 0
+
+
 def test_whole_volume_tile_is_the_trained_patch_clipped_to_16_to_64():
     from tomorestore.methods.rotation_draws import whole_volume_tile
 

@@ -15,6 +15,7 @@ from tomorestore.physics import (
     cube_rotations,
     frequency_grid,
     random_rotations,
+    random_z_rotations,
     rotate_cube,
     rotate_volumes,
     rotation_crop_size,
@@ -89,6 +90,27 @@ def test_random_rotations_reproducible_and_validated():
     assert random_rotations(0).shape == (0, 3, 3)
     with pytest.raises(InputError):
         random_rotations(-1)
+
+
+def test_random_z_rotations_turn_about_z_by_uniform_angles(device):
+    gen = torch.Generator().manual_seed(5)
+    rots = random_z_rotations(3000, generator=gen, device=device)
+    assert rots.shape == (3000, 3, 3) and rots.device.type == device.type
+    rots = rots.cpu().double()
+    eye = torch.eye(3, dtype=torch.float64).expand(3000, 3, 3)
+    torch.testing.assert_close(rots @ rots.transpose(1, 2), eye, atol=1e-6, rtol=0)
+    torch.testing.assert_close(torch.linalg.det(rots), torch.ones(3000, dtype=torch.float64))
+    # z is kept: first row and column (1, 0, 0)
+    torch.testing.assert_close(rots[:, :, 0], eye[:, :, 0], atol=1e-7, rtol=0)
+    torch.testing.assert_close(rots[:, 0, :], eye[:, 0, :], atol=1e-7, rtol=0)
+    # uniform angles: cos and sin average to 0, their squares to 1/2
+    angles = torch.atan2(rots[:, 2, 1], rots[:, 1, 1])
+    assert abs(float(angles.cos().mean())) < 0.05 and abs(float(angles.sin().mean())) < 0.05
+    assert abs(float(angles.cos().square().mean()) - 0.5) < 0.03
+    again = random_z_rotations(3000, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(again.double(), rots, rtol=0, atol=0)
+    with pytest.raises(InputError):
+        random_z_rotations(-2)
 
 
 # -- rotate_cube ----------------------------------------------------------------------

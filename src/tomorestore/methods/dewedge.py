@@ -14,6 +14,7 @@ from .losses import fourier_filter, fourier_weighted_mse
 from .params import DewedgeParams
 from .registry import register_method
 from .rotation_draws import (
+    RESAMPLED_ROTATIONS,
     draw_cube_indices,
     patch_from_crop,
     rotate_by_cube,
@@ -50,10 +51,15 @@ class Dewedge(Method):
     params: DewedgeParams
 
     def crop_size(self, patch_size: int) -> int:
-        """``ceil(√2·patch)`` for SO(3) rotations (no empty corners), else ``patch``."""
-        if self.params.rotations == "so3":
+        """``ceil(√2·patch)`` for resampled rotations (no empty corners), else ``patch``."""
+        if self.resampled:
             return rotation_crop_size(int(patch_size))
         return int(patch_size)
+
+    @property
+    def resampled(self) -> bool:
+        """Whether the rotations are drawn at random angles (``so3``, ``z``)."""
+        return self.params.rotations in RESAMPLED_ROTATIONS
 
     def _mask(self, size: int, device: torch.device) -> torch.Tensor:
         return self.wedge.mask((size,) * 3, device=device, rfft=True)
@@ -63,9 +69,11 @@ class Dewedge(Method):
     ) -> torch.Tensor:
         """Rotated-wedge loss of ``batch`` ``(B, 2, c, c, c)``."""
         pairs = random_swap(batch.float(), generator=generator)
-        if self.params.rotations == "so3":
+        if self.resampled:
             patch = patch_from_crop(pairs.shape[-1])
-            rotated, matrices = rotate_by_so3(pairs, patch, generator=generator)
+            rotated, matrices = rotate_by_so3(
+                pairs, patch, generator=generator, group=self.params.rotations
+            )
         else:
             patch = pairs.shape[-1]
             indices = draw_cube_indices(pairs.shape[0], generator=generator)
@@ -88,7 +96,7 @@ class Dewedge(Method):
         every = self.params.refill_every
         if every <= 0 or step <= 0 or step % every:
             return False
-        tile = whole_volume_tile(sampler.crop_size, so3=self.params.rotations == "so3")
+        tile = whole_volume_tile(sampler.crop_size, so3=self.resampled)
         targets = sampler.next_halves()
         for half, target in zip(sampler.unpadded_halves(), targets, strict=True):
             refill_wedge(model, half, self, device=device, tile=tile, out=target)

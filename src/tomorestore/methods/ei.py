@@ -15,7 +15,7 @@ from ..errors import InputError
 from ..models.staged import StagedUNet, find_staged, routed
 from ..physics import MissingWedge, cube_rotations
 from .augment import random_swap, random_wedge_preserving_flips
-from .base import Method
+from .base import Method, validation_generator
 from .dewedge import Dewedge
 from .ei_staged import WedgeFromFiller, make_denoised_pair, stage_position, switch_step
 from .losses import fourier_filter, fourier_weighted_mse
@@ -99,6 +99,8 @@ class EI(Method):
     def __init__(self, params: Any = None, wedge: MissingWedge | None = None) -> None:
         super().__init__(params, wedge)
         self.total_steps = self.default_steps
+        #: The patch the run trains on (``crop_size``'s argument); the denoiser's crops.
+        self.patch_size: int | None = None
         #: True once the data are the denoised pair the filler trains on.
         self.paired = False
         self._denoisers = {"n2v": N2V(self.params.blind_spot), "n2n": N2N(N2NParams())}
@@ -145,8 +147,20 @@ class EI(Method):
             self._make_pair(model, sampler, device=device)
 
     def crop_size(self, patch_size: int) -> int:
-        """``denoise_first``: the filler's crops (larger for its ``so3`` rotations)."""
+        """``denoise_first``: the filler's crops (larger for its resampled rotations; the
+        denoiser trains on patch-sized crops of them)."""
+        self.patch_size = int(patch_size)
         return self._filler.crop_size(patch_size) if self.staged else super().crop_size(patch_size)
+
+    def _denoiser_batch(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Patch-sized crops, at one random offset, of the filler's larger crops (the
+        denoiser trains on the run's patch size whatever the filler's rotations)."""
+        size = self.patch_size
+        if size is None or batch.shape[-1] <= size:
+            return batch
+        room = batch.shape[-1] - size + 1
+        z, y, x = torch.randint(room, (3,), generator=generator, device=generator.device).tolist()
+        return batch[..., z : z + size, y : y + size, x : x + size]
 
     def schedule_position(self, step: int, total_steps: int) -> tuple[int, int]:
         """``denoise_first``: each stage has its own learning-rate schedule."""
@@ -219,6 +233,8 @@ class EI(Method):
         """``denoise_first``: the current stage's validation loss."""
         if not self.staged:
             return super().validation_loss(model, batch)
+        if not self.paired:
+            batch = self._denoiser_batch(batch, validation_generator())
         with self._current_stage(model, batch.shape[1]) as method:
             return method.validation_loss(model, batch)
 
@@ -248,6 +264,8 @@ class EI(Method):
         """Data term plus ``ei_weight`` times the equivariance term (``joint``), or the
         current stage's loss (``denoise_first``)."""
         if self.staged:
+            if not self.paired:
+                batch = self._denoiser_batch(batch, generator)
             with self._current_stage(model, batch.shape[1]) as method:
                 return method.training_loss(model, batch, generator=generator)
         batch = batch.float()

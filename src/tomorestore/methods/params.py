@@ -136,12 +136,14 @@ class DewedgeParams(MethodParams):
             "wedge filling over denoising."
         ),
     )
-    rotations: Literal["so3", "cube"] = Field(
+    rotations: Literal["so3", "cube", "z"] = Field(
         "cube",
         description=(
             "'cube': the 24 exact 90-degree rotations of the cube (index operations, no "
             "interpolation, patch-sized crops); 'so3': uniform random rotations (trilinear "
-            "resampling of crops cut sqrt(2) larger)."
+            "resampling of crops cut sqrt(2) larger); 'z': random rotations about Z only "
+            "(the tomogram's normal; resampled like 'so3'): a lamella stays a lamella, "
+            "and the wedge is learned everywhere except a cone about k_z."
         ),
     )
     refill_every: int = Field(

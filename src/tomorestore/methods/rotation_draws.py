@@ -6,7 +6,17 @@ import math
 
 import torch
 
-from ..physics import center_crop, cube_rotations, random_rotations, rotate_cube, rotate_volumes
+from ..physics import (
+    center_crop,
+    cube_rotations,
+    random_rotations,
+    random_z_rotations,
+    rotate_cube,
+    rotate_volumes,
+)
+
+#: Random rotation groups drawn with interpolation (crops cut √2 larger), by name.
+RESAMPLED_ROTATIONS = {"so3": random_rotations, "z": random_z_rotations}
 
 
 def patch_from_crop(crop: int) -> int:
@@ -46,9 +56,12 @@ def rotate_by_cube(x: torch.Tensor, indices: list[int]) -> tuple[torch.Tensor, t
 
 
 def rotate_by_so3(
-    x: torch.Tensor, patch: int, *, generator: torch.Generator | None
+    x: torch.Tensor, patch: int, *, generator: torch.Generator | None, group: str = "so3"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Rotate crops ``(B, C, c, c, c)`` by uniform random rotations, keep the central ``patch``.
+
+    ``group``: ``"so3"`` (any rotation) or ``"z"`` (about Z only,
+    :func:`~tomorestore.physics.random_z_rotations`).
 
     Returns
     -------
@@ -57,6 +70,6 @@ def rotate_by_so3(
     matrices : torch.Tensor
         ``(B, 3, 3)`` float32 on ``x.device``.
     """
-    matrices = random_rotations(x.shape[0], generator=generator, device=x.device)
+    matrices = RESAMPLED_ROTATIONS[group](x.shape[0], generator=generator, device=x.device)
     rotated = rotate_volumes(x.float(), matrices)
     return center_crop(rotated, patch), matrices

@@ -1,4 +1,4 @@
-"""Rotations of volumes: uniform SO(3) samples, the 24-element cube group, resampling.
+"""Rotations of volumes: uniform SO(3) samples, rotations about Z, the cube group, resampling.
 
 Convention (docs/architecture.md): a matrix ``A`` acting on ``(z, y, x)`` coordinates turns
 a volume ``v`` into ``v'(r) = v(A r)``, ``r`` measured from the volume centre, which is the
@@ -95,6 +95,45 @@ def random_rotations(
         ],
         dim=1,
     ).reshape(int(n), 3, 3)  # fmt: skip
+    target = device if device is not None else draw_device
+    return mats.to(device=target, dtype=torch.float32)
+
+
+def random_z_rotations(
+    n: int,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Rotations about Z (the tomogram's normal) by angles drawn uniformly in [0, 2π).
+
+    They keep the plane of a lamella (XY) and its Z profile in place; on the rfft grid
+    they carry the missing wedge's frequencies ``(k_z, k_y, k_x)`` to ones measured
+    elsewhere in the XY plane, all except a cone about the ``k_z`` axis.
+
+    Parameters
+    ----------
+    n : int
+        Number of rotations (≥ 0).
+    generator : torch.Generator, optional
+        Source of randomness (drawn on the generator's device).
+    device : torch.device or str, optional
+        Where to put the result (default: the generator's device, else CPU).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n, 3, 3)`` float32 rotation matrices acting on ``(z, y, x)`` with first row
+        and column ``(1, 0, 0)``.
+    """
+    if int(n) != n or n < 0:
+        raise InputError(f"n must be a non-negative integer, got {n!r}.")
+    draw_device = generator.device if generator is not None else device
+    angle = torch.rand(int(n), generator=generator, device=draw_device, dtype=torch.float64)
+    angle = angle * (2 * math.pi)
+    c, s = torch.cos(angle), torch.sin(angle)
+    one, zero = torch.ones_like(c), torch.zeros_like(c)
+    mats = torch.stack([one, zero, zero, zero, c, -s, zero, s, c], dim=1).reshape(int(n), 3, 3)
     target = device if device is not None else draw_device
     return mats.to(device=target, dtype=torch.float32)
 

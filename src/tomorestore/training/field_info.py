@@ -12,7 +12,7 @@ Examples
 >>> field_bounds(field)
 {'ge': 0.0, 'le': 1000.0}
 >>> literal_choices(DewedgeParams.model_fields["rotations"].annotation)
-('so3', 'cube')
+('so3', 'cube', 'z')
 """
 
 from __future__ import annotations
