@@ -94,7 +94,9 @@ def train_and_restore(
     single = name in SINGLE
     halves = [sim.full] if single else [sim.even, sim.odd]
     fields: dict[str, Any] = {"method": method, "device": device, "seed": seed}
-    fields["steps"] = budget_steps(name, sim.full.shape, budget, _device_type(device))
+    # the parameters the engine chooses for these data (ei: its denoiser) set the budget
+    chosen, _ = cls.params_for_data(cls.params_type.model_validate(params or {}), halves)
+    fields["steps"] = budget_steps(name, sim.full.shape, budget, _device_type(device), chosen)
     fields["preview_every"] = 0
     if cls.needs_wedge:
         fields["wedge"] = make_wedge(sim.tilt_range)

@@ -18,6 +18,7 @@ correlation of the restorations of the two halves, as the frequency where it fal
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -109,7 +110,9 @@ def best_gaussian(noisy: np.ndarray, score: Scorer) -> tuple[np.ndarray, float]:
     return best[2], best[1]
 
 
-def budget_steps(name: str, shape: tuple[int, ...], budget: float, device_type: str) -> int:
+def budget_steps(
+    name: str, shape: tuple[int, ...], budget: float, device_type: str, params: Any = None
+) -> int:
     """``budget`` times the steps a user gets by default for one tomogram of ``shape``.
 
     ``name`` is the benchmark's name of the method (``SINGLE`` maps the one-tomogram
@@ -117,11 +120,13 @@ def budget_steps(name: str, shape: tuple[int, ...], budget: float, device_type: 
     (``tomorestore.training.engine.default_budget``) grows with the data: the method's
     steps for a 64 x 128 x 128 tomogram, times the voxels over that (at most 8), times 4
     on a GPU (``device_type`` ``"cuda"``). The large cases therefore train about 4.5 times
-    longer.
+    longer. ``params``: the method's parameters as resolved for the data (a method whose
+    budget depends on them, ``ei``'s own n2n denoiser on one tomogram).
     """
     from tomorestore.methods import get_method
     from tomorestore.training.engine import default_budget
 
     method_cls = get_method(SINGLE.get(name, name))
-    steps, _ = default_budget(method_cls.default_steps, [tuple(shape)], device_type)
+    base = method_cls.steps_default(params) if params is not None else method_cls.default_steps
+    steps, _ = default_budget(base, [tuple(shape)], device_type)
     return max(1, round(steps * budget))

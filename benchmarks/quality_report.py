@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from quality_metrics import CASES, FSC_BAND, budget_steps
+from quality_metrics import CASES, FSC_BAND, SINGLE, budget_steps
 
 METHODS = ("n2v", "n2n", "dewedge", "ei", "ei-single", "n2n-single")
 #: The parts the issue asks for: every method at its default budget on every case, and at
@@ -44,8 +44,22 @@ def expected_steps(part: dict) -> int:
     """The steps of the part's budget under the product's default for its case and device
     (parts written before the rule have no ``device_type``: they ran on the CPU)."""
     meta = part["meta"]
-    return budget_steps(part["rows"][0]["name"], meta["shape"], meta["budget"],
-                        meta.get("device_type", "cpu"))  # fmt: skip
+    name = part["rows"][0]["name"]
+    return budget_steps(name, meta["shape"], meta["budget"], meta.get("device_type", "cpu"),
+                        _trained_params(name, part))  # fmt: skip
+
+
+def _trained_params(name: str, part: dict) -> Any:
+    """The method parameters the part trained with (its checkpoint config), or None."""
+    from tomorestore.methods import get_method
+
+    stored = part.get("info", {}).get("config", {}).get("params")
+    if stored is None:
+        return None
+    try:
+        return get_method(SINGLE.get(name, name)).params_type.model_validate(stored)
+    except ValueError:  # written by a version whose parameters differ
+        return None
 
 
 def short_of_budget(part: dict) -> bool:

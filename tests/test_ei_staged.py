@@ -309,3 +309,54 @@ def test_the_denoiser_trains_on_patch_sized_crops_of_the_fillers_larger_ones(mon
     method.paired = True  # the filler trains on its whole crops
     method.training_loss(network, batch, generator=torch.Generator().manual_seed(0))
     assert seen == [(16, 16, 16), (16, 16, 16), (23, 23, 23)]
+
+
+def _row_correlated(shape: tuple[int, int, int], seed: int) -> np.ndarray:
+    """White noise smoothed along Y: neighbouring rows share it (correlation about 0.7)."""
+    noise = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    return noise + np.roll(noise, 1, axis=1) + np.roll(noise, -1, axis=1)
+
+
+def test_ei_chooses_its_one_tomogram_denoiser_from_the_rows_noise():
+    cls = get_method("ei")
+    white = np.random.default_rng(0).standard_normal((32, 48, 40)).astype(np.float32)
+    params, note = cls.params_for_data(EIParams(), [white])
+    assert (params.data_term, params.denoiser_settings) == ("n2n", "own")
+    assert params.denoise_fraction == pytest.approx(2 / 3) and cls.steps_default(params) == 900
+    assert "even and odd rows" in note
+    shared, note = cls.params_for_data(EIParams(), [_row_correlated((32, 48, 40), 1)])
+    assert (shared.data_term, shared.denoiser_settings) == ("n2v", "shared")
+    assert shared.denoise_fraction == 0.4 and cls.steps_default(shared) == cls.default_steps
+    assert "share noise" in note
+    # halves: the n2n denoiser at ei's settings, as before; explicit choices are kept
+    halves, note = cls.params_for_data(EIParams(), [white, white])
+    assert (halves.data_term, halves.denoiser_settings, halves.denoise_fraction, note) == (
+        "auto", "shared", 0.4, None)  # fmt: skip
+    given = EIParams(data_term="n2v", denoise_fraction=0.5)
+    kept, note = cls.params_for_data(given, [white])
+    assert (kept.data_term, kept.denoiser_settings, kept.denoise_fraction, note) == (
+        "n2v", "shared", 0.5, None)  # fmt: skip
+    joint = EIParams(order="joint")
+    assert cls.params_for_data(joint, [white]) == (joint, None)
+
+
+def test_a_new_ei_run_records_its_choice_and_a_resumed_one_keeps_the_checkpoints(tmp_path):
+    from tomorestore.training.engine import train_events
+    from tomorestore.training.events import Finished, Started
+
+    volume = _row_correlated((32, 32, 32), 2)
+    config = make_config(method="ei", wedge=make_wedge((-60, 60)), steps=2, patch_size=16,
+                         batch_size=1, device="cpu", preview_every=0)  # fmt: skip
+    path = tmp_path / "ei.ckpt"
+    events = list(train_events(config, [volume], checkpoint_path=path))
+    started = next(e for e in events if isinstance(e, Started))
+    assert any("blind spot" in n for n in started.notes)
+    finished = next(e for e in events if isinstance(e, Finished))
+    assert finished.model.config.params.data_term == "n2v"
+    assert finished.model.config.network.norm == "instance"
+    # resumed on data whose rows are independent: still the checkpoint's n2v denoiser
+    white = np.random.default_rng(3).standard_normal((32, 32, 32)).astype(np.float32)
+    longer = config.model_copy(update={"steps": 3})
+    resumed = list(train_events(longer, [white], resume_from=path))
+    model = next(e for e in resumed if isinstance(e, Finished)).model
+    assert model.config.params.data_term == "n2v" and model.step == 3

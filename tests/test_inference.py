@@ -18,7 +18,7 @@ from tomorestore.inference.tiling import (
     tile_starts,
     window_1d,
 )
-from tomorestore.models import UNet3D
+from tomorestore.models import NetworkConfig, UNet3D
 
 BLENDS = ["gaussian", "linear", "constant"]
 
@@ -375,6 +375,16 @@ def test_restore_volume_enforces_twice_the_network_divisor():
     net = UNet3D(depth=3, base_channels=4)
     with pytest.raises(InputError, match="at least 16"):
         restore_volume(net, np.zeros((12, 32, 32), np.float32))
+
+
+def test_a_row_split_network_needs_its_doubled_extent_along_y_only():
+    net = UNet3D(depth=2, base_channels=4, tilt_axis_split=True)
+    assert net.min_input_shape == (8, 16, 8)
+    assert NetworkConfig(depth=2, tilt_axis_split=True).min_input_shape == (8, 16, 8)
+    thin = np.random.default_rng(0).standard_normal((8, 16, 12)).astype(np.float32)
+    assert restore_volume(net, thin).shape == thin.shape  # Z and X at 8 are enough
+    with pytest.raises(InputError, match="along Y: this network needs at least 16"):
+        restore_volume(net, np.zeros((16, 12, 16), np.float32))
 
 
 def test_nested_lists_are_accepted_as_volumes():

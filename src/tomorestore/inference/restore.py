@@ -33,7 +33,7 @@ def restore_volume(
     stitch_device: torch.device | str = "cpu",
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    min_size: int | None = None,
+    min_size: int | Sequence[int] | None = None,
     out: Any = None,
 ) -> np.ndarray:
     """Apply ``model`` to a (Z, Y, X) volume tile by tile (see :func:`predict_tiled`).
@@ -58,9 +58,11 @@ def restore_volume(
     tile, overlap, blend, batch_size, stitch_device, progress, should_stop, out
         As in :func:`predict_tiled` (``out``: a zero-filled float32 array, e.g. a
         memory-mapped file, that receives the result).
-    min_size : int, optional
-        Smallest volume extent and tile edge; default twice the model's ``divisor``
-        (if it has one). Tile edges are rounded to multiples of the ``divisor``.
+    min_size : int or (int, int, int), optional
+        Smallest volume extent and tile edge, or the smallest ``(Z, Y, X)`` extents of the
+        volume (the tile edge then at least their largest); default: the model's
+        ``min_input_shape``, else twice its ``divisor`` (if it has one). Tile edges are
+        rounded to multiples of the ``divisor``.
 
     Returns
     -------
@@ -73,8 +75,12 @@ def restore_volume(
     device = torch.device(device)
     prepare_for_speed(model, device, channels_last=fast)
     divisor = int(getattr(model, "divisor", 1))
+    min_shape = None
     if min_size is None and hasattr(model, "divisor"):
-        min_size = 2 * divisor
+        min_size = getattr(model, "min_input_shape", 2 * divisor)
+    if min_size is not None and not isinstance(min_size, int):
+        min_shape = tuple(int(n) for n in min_size)
+        min_size = max(min_shape)
 
     def predict(x: torch.Tensor) -> torch.Tensor:
         if input_transform is not None:
@@ -101,6 +107,7 @@ def restore_volume(
                 progress=progress,
                 should_stop=should_stop,
                 min_size=min_size,
+                min_shape=min_shape,
                 out=out,
                 multiple=divisor,
                 border_margin=BORDER_MARGIN_FRACTION if has_tile_statistics(model) else 0.0,

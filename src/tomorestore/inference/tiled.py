@@ -45,6 +45,7 @@ def predict_tiled(
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     min_size: int | None = None,
+    min_shape: tuple[int, int, int] | None = None,
     out: Any = None,
     multiple: int = 1,
     border_margin: float = 0.0,
@@ -88,6 +89,9 @@ def predict_tiled(
         Cancelled` is raised.
     min_size : int, optional
         Smallest allowed volume extent and tile edge (e.g. twice the network divisor).
+    min_shape : (int, int, int), optional
+        Smallest allowed ``(Z, Y, X)`` extents of the volume instead of ``min_size`` on
+        every axis (a network whose needs differ per axis).
     out : array-like (Z, Y, X), optional
         A writable, **zero-filled** float32 array of the volume's shape (e.g. an
         ``np.memmap`` of a new file, or a view of one) that receives the result in place;
@@ -123,7 +127,7 @@ def predict_tiled(
     """
     if not hasattr(volume, "shape") or not hasattr(volume, "dtype"):
         volume = np.asarray(volume)
-    shape = _check_volume(volume, min_size)
+    shape = _check_volume(volume, min_shape or (None if min_size is None else (min_size,) * 3))
     tiles = _check_tile(tile, min_size)
     if not 0.0 <= float(overlap) < 1.0:
         raise InputError(f"overlap must be in [0, 1), got {overlap}")
@@ -161,7 +165,7 @@ def predict_tiled(
         settings = smaller
 
 
-def _check_volume(volume: Any, min_size: int | None) -> tuple[int, int, int]:
+def _check_volume(volume: Any, min_shape: Sequence[int] | None) -> tuple[int, int, int]:
     shape = tuple(int(n) for n in getattr(volume, "shape", ()))
     dtype = np.dtype(getattr(volume, "dtype", np.float64))
     if len(shape) != 3:
@@ -172,11 +176,14 @@ def _check_volume(volume: Any, min_size: int | None) -> tuple[int, int, int]:
         raise InputError(f"volume has dtype {dtype}; convert it to a real number type")
     if min(shape) < 1:
         raise InputError(f"volume of shape {shape} is empty")
-    if min_size is not None and min(shape) < min_size:
-        axis = "ZYX"[int(np.argmin(shape))]
+    short = [i for i in range(3) if min_shape is not None and shape[i] < min_shape[i]]
+    if short:
+        need = tuple(int(n) for n in min_shape)  # type: ignore[union-attr]
+        axis = short[0]
         raise InputError(
-            f"volume of shape {shape} is too small along {axis}: each axis needs at least "
-            f"{min_size} voxels for this network; pad the volume or use a shallower network"
+            f"volume of shape {shape} is too small along {'ZYX'[axis]}: this network needs "
+            f"at least {need[axis]} voxels there ({need} along Z, Y, X); pad the volume or "
+            "use a shallower network"
         )
     return shape  # type: ignore[return-value]
 

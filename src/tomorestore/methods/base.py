@@ -8,7 +8,7 @@ to do between steps (wedge refill) and how to restore at the end.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -73,6 +73,36 @@ class Method(abc.ABC):
         its parameters (``ei``'s two-stage order) adds to them.
         """
         return {"n2v2": cls.n2v2_network, "norm": cls.network_norm}
+
+    @classmethod
+    def params_for_data(cls, params: Any, volumes: Sequence[Any]) -> tuple[Any, str | None]:
+        """``params`` with the choices that depend on the data made; default: unchanged.
+
+        Called by the training engine before it sizes the network, for a new run (not a
+        resumed or fine-tuned one, whose settings are the checkpoint's).
+
+        Parameters
+        ----------
+        params : MethodParams
+            The run's parameters.
+        volumes : sequence of array-like
+            The first tomogram (one volume) or its even and odd halves, ``(Z, Y, X)`` in
+            the methods' frame (tilt axis Y), not normalised.
+
+        Returns
+        -------
+        params : MethodParams
+            The parameters to train with.
+        note : str or None
+            What was chosen and why, for the run's notes (None when nothing was).
+        """
+        return params, None
+
+    @classmethod
+    def steps_default(cls, params: Any = None) -> int:
+        """The training steps for ``params`` when the user gives none (``default_steps``
+        unless the method's budget depends on its parameters)."""
+        return cls.default_steps
 
     @classmethod
     def splits_rows(cls, params: Any, n_halves: int) -> bool:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from ..data.normalization import Normalization
@@ -20,7 +21,7 @@ from .dewedge import Dewedge
 from .ei_staged import WedgeFromFiller, make_denoised_pair, stage_position, switch_step
 from .losses import fourier_filter, fourier_weighted_mse
 from .masking import blind_spot_inputs, blind_spot_loss
-from .n2n import N2N
+from .n2n import MAX_ROW_CORRELATION, N2N, row_noise_correlation
 from .n2v import N2V
 from .params import EIParams, N2NParams
 from .registry import register_method
@@ -62,6 +63,42 @@ def _param(params: Any, name: str) -> Any:
     return getattr(params, name, EIParams.model_fields[name].default)
 
 
+#: Steps and denoising share of ``denoise_first`` with the n2n denoiser at its own settings
+#: (one tomogram): 600 n2n steps, then 300 of the filler. Measured (docs/quality.md,
+#: session 12): sparse 0.825 / 0.696 / 0.885, dense 0.523 / 0.039 / 0.780, against the
+#: n2v denoiser's 200 + 300 (0.734 / 0.425 / 0.837 and 0.427 / 0.020 / 0.671).
+OWN_DENOISER_STEPS = 900
+OWN_DENOISE_FRACTION = 2 / 3
+#: ... and with the shared settings (the n2v denoiser, or n2n on halves): 200 + 300.
+SHARED_DENOISE_FRACTION = 0.4
+#: Largest edge of the central crop whose rows are checked before choosing the denoiser.
+ROW_CHECK_EDGE = 64
+
+
+def central_rows_correlation(volume: Any) -> float:
+    """The largest noise correlation between neighbouring rows along Y of a central crop.
+
+    Parameters
+    ----------
+    volume : array-like
+        ``(Z, Y, X)`` in the methods' frame; at most a ``ROW_CHECK_EDGE``-cube is read.
+
+    Returns
+    -------
+    float
+        :func:`~tomorestore.methods.n2n.row_noise_correlation` of the crop; 1.0 for a
+        volume too thin to measure (under 4 voxels on an axis).
+    """
+    shape = tuple(int(n) for n in volume.shape)
+    if min(shape) < 4:
+        return 1.0
+    start = [(n - min(n, ROW_CHECK_EDGE)) // 2 for n in shape]
+    crop = tuple(slice(a, a + min(n, ROW_CHECK_EDGE)) for a, n in zip(start, shape, strict=True))
+    data = torch.from_numpy(np.array(volume[crop], dtype=np.float32))
+    worst, _ = row_noise_correlation(data[None, None])
+    return worst
+
+
 @register_method
 class EI(Method):
     """Equivariant imaging: the restoration must commute with rotations that move the wedge.
@@ -75,8 +112,10 @@ class EI(Method):
     consistency alone would collapse to the wedge-filtered input.
 
     That is the ``joint`` order. The default ``denoise_first`` order (IsoNet's,
-    :mod:`.ei_staged`) trains a denoiser first (n2v's blind-spot loss on one tomogram,
-    n2n's on halves), denoises the data once and standardises the result, then trains a
+    :mod:`.ei_staged`) trains a denoiser first (on one tomogram n2n on its even and odd
+    rows along the tilt axis, at n2n's own settings, when their noise is independent, else
+    n2v's blind spot; n2n on halves), denoises the data once and standardises the result,
+    then trains a
     second, residual network to fill the wedge of the denoised volume as dewedge does with
     a pair of halves (the denoised volume as both); restoring runs both networks
     (:class:`~tomorestore.models.StagedUNet`) and keeps the denoiser's measured
@@ -88,7 +127,8 @@ class EI(Method):
     params_type: ClassVar[type[EIParams]] = EIParams
     accepts_single: ClassVar[bool] = True
     needs_wedge: ClassVar[bool] = True
-    # denoise_first: 200 denoising steps (n2v's default budget), then 300 of wedge filling
+    # denoise_first with the shared settings: 200 denoising steps (n2v's default budget),
+    # then 300 of wedge filling; the own n2n denoiser of one tomogram: 900 (steps_default)
     default_steps: ClassVar[int] = 500
     default_batch_size: ClassVar[int] = 4
     default_patch_size: ClassVar[int] = 48
@@ -98,7 +138,7 @@ class EI(Method):
 
     def __init__(self, params: Any = None, wedge: MissingWedge | None = None) -> None:
         super().__init__(params, wedge)
-        self.total_steps = self.default_steps
+        self.total_steps = self.steps_default(self.params)
         #: The patch the run trains on (``crop_size``'s argument); the denoiser's crops.
         self.patch_size: int | None = None
         #: True once the data are the denoised pair the filler trains on.
@@ -122,6 +162,57 @@ class EI(Method):
         own = _param(params, "denoiser_settings") == "own"
         return own and _param(params, "data_term") == "n2n"
 
+    @classmethod
+    def denoise_fraction(cls, params: Any) -> float:
+        """The denoiser's share of the steps: the parameter, else 2/3 for the own n2n
+        denoiser and 0.4 for the others."""
+        given = _param(params, "denoise_fraction")
+        if given is not None:
+            return float(given)
+        return OWN_DENOISE_FRACTION if cls._own_n2n_denoiser(params) else SHARED_DENOISE_FRACTION
+
+    @classmethod
+    def steps_default(cls, params: Any = None) -> int:
+        """900 steps (600 + 300) with the own n2n denoiser, else ``default_steps``."""
+        staged = _param(params, "order") == "denoise_first"
+        return OWN_DENOISER_STEPS if staged and cls._own_n2n_denoiser(params) else cls.default_steps
+
+    @classmethod
+    def params_for_data(cls, params: Any, volumes: Sequence[Any]) -> tuple[Any, str | None]:
+        """``denoise_first``: choose the denoiser and its settings for the data.
+
+        ``data_term='auto'`` on one tomogram becomes ``'n2n'`` (the even and odd rows
+        along the tilt axis) when its neighbouring rows have independent noise
+        (:data:`~tomorestore.methods.n2n.MAX_ROW_CORRELATION`), else ``'n2v'``;
+        ``denoiser_settings='auto'`` becomes ``'own'`` for that n2n denoiser and
+        ``'shared'`` otherwise; a None ``denoise_fraction`` becomes its value. The
+        checkpoint keeps the choices.
+        """
+        params = params if isinstance(params, EIParams) else EIParams.model_validate(params or {})
+        if params.order != "denoise_first":
+            return params, None
+        updates: dict[str, Any] = {}
+        note = None
+        if params.data_term == "auto" and len(volumes) == 1:
+            worst = central_rows_correlation(volumes[0])
+            independent = worst <= MAX_ROW_CORRELATION
+            updates["data_term"] = "n2n" if independent else "n2v"
+            note = (
+                f"ei denoises with n2n on the even and odd rows along the tilt axis (their "
+                f"noise correlation {worst:.2f})"
+                if independent
+                else f"ei denoises with n2v's blind spot: neighbouring rows along the tilt "
+                f"axis share noise (correlation {worst:.2f} > {MAX_ROW_CORRELATION}), so "
+                f"they cannot be split into two halves"
+            )
+        if params.denoiser_settings == "auto":
+            single_n2n = len(volumes) == 1 and updates.get("data_term", params.data_term) == "n2n"
+            updates["denoiser_settings"] = "own" if single_n2n else "shared"
+        params = params.model_copy(update=updates)
+        if params.denoise_fraction is None:
+            params = params.model_copy(update={"denoise_fraction": cls.denoise_fraction(params)})
+        return params, note
+
     def stage_learning_rate(self, step: int) -> tuple[float, str] | None:
         """``denoiser_settings='own'`` with the n2n denoiser: n2n's rate and schedule for
         the denoising stage (the filler keeps the run's)."""
@@ -137,7 +228,7 @@ class EI(Method):
     @property
     def switch_step(self) -> int:
         """The last step of the denoising stage (``denoise_first``)."""
-        return switch_step(self.total_steps, self.params.denoise_fraction)
+        return switch_step(self.total_steps, self.denoise_fraction(self.params))
 
     def prepare(self, model: Any, sampler: Any, *, start_step: int, total_steps: int,
                 device: Any) -> None:  # fmt: skip

@@ -23,6 +23,29 @@ from .registry import register_method
 MAX_ROW_CORRELATION = 0.1
 
 
+def row_noise_correlation(batch: torch.Tensor) -> tuple[float, tuple[int, int, int]]:
+    """The largest |noise correlation| between neighbouring rows along Y (the tilt axis).
+
+    Parameters
+    ----------
+    batch : torch.Tensor
+        ``(B, 1, Z, Y, X)`` crops of one tomogram (the noise is their high-pass residual,
+        :func:`~.noise_correlation.noise_autocorrelation`).
+
+    Returns
+    -------
+    worst : float
+        The largest absolute correlation at any offset with ``dy = ±1`` (lags up to 1).
+    offset : tuple of int
+        That offset ``(dz, dy, dx)`` in voxels of the tomogram (rows of one parity are two
+        voxels apart along Y).
+    """
+    correlation = noise_autocorrelation(batch.detach().float().cpu(), radius=1)
+    across = correlation[:, [0, 2], :].abs()  # every offset with dy = ±1
+    dz, dy, dx = (int(i) for i in torch.unravel_index(across.argmax(), across.shape))
+    return float(across.max()), (dz - 1, 2 * dy - 1, dx - 1)
+
+
 @register_method
 class N2N(Method):
     """Noise2Noise: ``L = ‖f(v⁰) − v¹‖²`` on even/odd crops of the same place.
@@ -110,12 +133,8 @@ class N2N(Method):
         """
         if self.rows_checked:
             return
-        correlation = noise_autocorrelation(batch.detach().float().cpu(), radius=1)
-        across = correlation[:, [0, 2], :].abs()  # every offset with dy = ±1
-        worst = float(across.max())
+        worst, offset = row_noise_correlation(batch)
         if worst > MAX_ROW_CORRELATION:
-            dz, dy, dx = (int(i) for i in torch.unravel_index(across.argmax(), across.shape))
-            offset = (dz - 1, 2 * dy - 1, dx - 1)
             raise InputError(
                 "n2n on one tomogram trains on its even and odd rows along the tilt axis (Y), "
                 "whose noise should be independent, but neighbouring rows here share noise "

@@ -178,19 +178,24 @@ class EIParams(MethodParams):
             "together (ei_weight, wedge_weight, rotations, renoise, wedge_filter_input)."
         ),
     )
-    denoise_fraction: float = Field(
-        0.4,
+    denoise_fraction: float | None = Field(
+        None,
         ge=0.05,
         le=0.95,
-        description="'denoise_first': share of the training steps that train the denoiser.",
-    )
-    denoiser_settings: Literal["shared", "own"] = Field(
-        "shared",
         description=(
-            "'denoise_first' with data_term 'n2n': 'shared' trains both stages with ei's "
+            "'denoise_first': share of the training steps that train the denoiser. None: "
+            "2/3 with the n2n denoiser of one tomogram at its own settings (600 + 300 of "
+            "900 steps), else 0.4 (200 + 300 of 500)."
+        ),
+    )
+    denoiser_settings: Literal["auto", "shared", "own"] = Field(
+        "auto",
+        description=(
+            "'denoise_first' with the n2n denoiser: 'shared' trains both stages with ei's "
             "network normalisation (instance), N2V2 layout and learning rate; 'own' trains "
             "the denoiser as n2n trains (no normalisation, no N2V2, n2n's constant learning "
-            "rate) and the filler with ei's (instance norm, ei's rate, cosine decay)."
+            "rate) and the filler with ei's (instance norm, ei's rate, cosine decay); "
+            "'auto': 'own' on one tomogram, 'shared' on even/odd halves."
         ),
     )
     keep_measured: bool = Field(
@@ -218,9 +223,12 @@ class EIParams(MethodParams):
     data_term: Literal["auto", "n2v", "n2n"] = Field(
         "auto",
         description=(
-            "Data term on the measured region: 'n2n' (even/odd halves, Noise2Noise on the "
-            "measured frequencies), 'n2v' (one tomogram, blind-spot), 'auto' (n2n when "
-            "halves are given, else n2v)."
+            "Data term on the measured region (the denoiser of 'denoise_first'): 'n2n' "
+            "(Noise2Noise: the even/odd halves, or the even and odd rows along the tilt "
+            "axis of one tomogram in 'denoise_first'), 'n2v' (blind-spot, one tomogram), "
+            "'auto' (n2n on halves; on one tomogram in 'denoise_first', n2n when its "
+            "neighbouring rows along the tilt axis have independent noise, else n2v; "
+            "'joint' on one tomogram: n2v)."
         ),
     )
     rotations: Literal["cube", "y90"] = Field(

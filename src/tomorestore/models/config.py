@@ -103,6 +103,14 @@ class NetworkConfig(BaseModel):
         doubled with ``tilt_axis_split``)."""
         return 2 ** (self.depth + int(self.tilt_axis_split))
 
+    @property
+    def min_input_shape(self) -> tuple[int, int, int]:
+        """The smallest ``(Z, Y, X)`` volume the network restores: twice its downsampling
+        along each axis, twice that again along Y when its rows are split (the same for
+        both stages of a two-stage network: its filler never splits rows)."""
+        edge = 2 ** (self.depth + 1)
+        return (edge, edge * (1 + int(self.tilt_axis_split)), edge)
+
 
 def build_network(config: NetworkConfig | None = None, **overrides: object) -> UNet3D | StagedUNet:
     """Build the :class:`UNet3D` (or, with ``stages=2``, the :class:`StagedUNet`) that

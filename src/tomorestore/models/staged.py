@@ -58,6 +58,12 @@ class StagedUNet(nn.Module):
         return max(int(getattr(n, "divisor", 1)) for n in (self.denoiser, self.filler))
 
     @property
+    def min_input_shape(self) -> tuple[int, int, int]:
+        """The smallest ``(Z, Y, X)`` volume both networks restore (per-axis maximum)."""
+        shapes = [n.min_input_shape for n in (self.denoiser, self.filler)]
+        return tuple(max(sizes) for sizes in zip(*shapes, strict=True))  # type: ignore[return-value]
+
+    @property
     def filler_trained(self) -> bool:
         """Whether the filler has started training (restoring then runs both networks)."""
         return int(self.stage) >= 2

@@ -114,6 +114,13 @@ class UNet3D(nn.Module):
         """Inputs whose sizes are multiples of this need no internal padding."""
         return 2 ** (self.depth + int(self.tilt_axis_split))
 
+    @property
+    def min_input_shape(self) -> tuple[int, int, int]:
+        """The smallest ``(Z, Y, X)`` a whole volume may have: twice the downsampling along
+        each axis (along Y twice that again when the rows are split)."""
+        edge = 2 ** (self.depth + 1)
+        return (edge, edge * (1 + int(self.tilt_axis_split)), edge)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(N, in_channels, Z, Y, X)`` to ``(N, out_channels, Z, Y, X)``.
 

@@ -318,7 +318,7 @@ def resolve_config(config: TrainConfig, method_cls: Any, device_type: str) -> Tr
     """
     updates: dict[str, Any] = {}
     defaults = {
-        "steps": method_cls.default_steps,
+        "steps": method_cls.steps_default(config.params),
         "batch_size": method_cls.default_batch_size,
         "patch_size": method_cls.default_patch_size,
         "learning_rate": method_cls.default_learning_rate,

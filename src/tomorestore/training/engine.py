@@ -304,6 +304,11 @@ def _prepare(
     device = process_device(resolve_device(config.device), group)
     steps_given = config.steps is not None
     patch_given = config.patch_size is not None
+    if payload is None and initial is None:  # a checkpoint's settings stay its own
+        params, chosen = method_cls.params_for_data(config.params, arrays_of[0])
+        if chosen:
+            notes.append(chosen)
+        config = config.model_copy(update={"params": params})
     config = resolve_config(config, method_cls, device.type)
     config = _split_for_one_tomogram(config, method_cls, len(arrays_of[0]))
     patch = int(config.patch_size)  # type: ignore[arg-type]

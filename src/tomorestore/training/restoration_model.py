@@ -54,7 +54,7 @@ def restore_halves(
     batch_size: int = 1,
     progress: ProgressCallback | None = None,
     should_stop: Callable[[], bool] | None = None,
-    min_size: int | None = None,
+    min_size: int | Sequence[int] | None = None,
     outs: Sequence[Any] | None = None,
 ) -> list[np.ndarray]:
     """The one prediction path: restore each half with ``network``, tile by tile.

@@ -59,7 +59,7 @@ class RestorePlan:
     overlap: float
     batch_size: int
     fast: bool
-    min_size: int | None
+    min_size: tuple[int, int, int] | None
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -134,7 +134,7 @@ def plan_restore(
         overlap=float(overlap),
         batch_size=int(batch_size),
         fast=bool(model.config.fast),
-        min_size=2 * network_config.divisor if network_config is not None else None,
+        min_size=network_config.min_input_shape if network_config is not None else None,
     )
 
 
