@@ -360,3 +360,22 @@ def test_a_new_ei_run_records_its_choice_and_a_resumed_one_keeps_the_checkpoints
     resumed = list(train_events(longer, [white], resume_from=path))
     model = next(e for e in resumed if isinstance(e, Finished)).model
     assert model.config.params.data_term == "n2v" and model.step == 3
+
+
+def test_the_own_n2n_denoiser_trains_on_n2ns_patch_inside_the_runs_crops(monkeypatch):
+    from tomorestore.methods.n2n import N2N
+
+    cls = get_method("ei")
+    own = cls(EIParams(data_term="n2n", denoiser_settings="own"), MissingWedge(-60.0, 60.0))
+    assert own.crop_size(48) == 48 and own.denoiser_patch_size == 32
+    assert own.crop_size(24) == 24 and own.denoiser_patch_size == 24  # a smaller run patch
+    shared = cls(EIParams(data_term="n2n", denoiser_settings="shared"), MissingWedge(-60, 60))
+    assert shared.crop_size(48) == 48 and shared.denoiser_patch_size == 48
+    seen = []
+    monkeypatch.setattr(N2N, "training_loss",
+                        lambda self, model, batch, generator: seen.append(batch.shape[-3:])
+                        or torch.zeros(()))  # fmt: skip
+    own.crop_size(48)
+    network = build_network(NetworkConfig(depth=2, base_channels=4, stages=2))
+    own.training_loss(network, torch.randn(2, 1, 48, 48, 48), generator=torch.Generator())
+    assert seen == [(32, 32, 32)]

@@ -243,10 +243,19 @@ class EI(Method):
         self.patch_size = int(patch_size)
         return self._filler.crop_size(patch_size) if self.staged else super().crop_size(patch_size)
 
+    @property
+    def denoiser_patch_size(self) -> int | None:
+        """The denoiser's patch: the run's, at most n2n's own (32) for the own n2n
+        denoiser (n2n's settings; 3.4 times fewer voxels per step than 48³)."""
+        if self.patch_size is None or not self._own_n2n_denoiser(self.params):
+            return self.patch_size
+        return min(self.patch_size, N2N.default_patch_size)
+
     def _denoiser_batch(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Patch-sized crops, at one random offset, of the filler's larger crops (the
-        denoiser trains on the run's patch size whatever the filler's rotations)."""
-        size = self.patch_size
+        """Crops of the denoiser's patch size, at one random offset, of the run's crops (the
+        filler's, larger for its resampled rotations; the own n2n denoiser's patch is
+        n2n's)."""
+        size = self.denoiser_patch_size
         if size is None or batch.shape[-1] <= size:
             return batch
         room = batch.shape[-1] - size + 1
