@@ -129,11 +129,6 @@ def train_and_restore(
         "val_losses": val_losses,
         "config": model.config.model_dump(mode="json"),
     }
-    from tomorestore.models.staged import find_staged
-
-    staged = find_staged(model.network)
-    if staged is not None and staged.filler_trained:  # ei: the share of the filler's wedge
-        info["filler_weight"] = round(float(staged.filler_weight), 4)
     return restored, parts, info
 
 
@@ -234,8 +229,7 @@ def run_case(args: argparse.Namespace) -> None:
             seed=case.seed, train_fields=train_fields)  # fmt: skip
         row = {**_row(name, score, restored, parts), "steps": info["steps"],
                "time_s": info["train_s"] + info["restore_s"]}  # fmt: skip
-        print({k: v for k, v in row.items() if k != "fsc_curve"}, info["val_losses"],
-              info.get("filler_weight", ""), flush=True)  # fmt: skip
+        print({k: v for k, v in row.items() if k != "fsc_curve"}, info["val_losses"], flush=True)
         label = f"x{args.budget:g}"
         path = args.results / f"quality_{case.name}_{name}_{label}.json"
         _save(path, {"meta": meta, "rows": [row], "info": info}, {"restored": restored})
