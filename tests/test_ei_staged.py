@@ -236,12 +236,6 @@ def test_restoring_keeps_the_denoisers_measured_region_and_the_fillers_wedge():
         fourier_filter(out, 1 - mask), fourier_filter(both, 1 - mask), atol=1e-5, rtol=0
     )
     assert not torch.allclose(out, both, atol=1e-3)  # the measured region differs from both
-    # filler_weight: the share of the filler's wedge added to the denoiser's
-    network.filler_weight.fill_(0.25)
-    with torch.no_grad():
-        quarter = restoring(x)
-    expected = denoised + 0.25 * (out - denoised)
-    torch.testing.assert_close(quarter, expected, atol=1e-5, rtol=0)
 
 
 def test_the_denoiser_stage_ends_at_the_switch_only():
@@ -385,45 +379,3 @@ def test_the_own_n2n_denoiser_trains_on_n2ns_patch_inside_the_runs_crops(monkeyp
     network = build_network(NetworkConfig(depth=2, base_channels=4, stages=2))
     own.training_loss(network, torch.randn(2, 1, 48, 48, 48), generator=torch.Generator())
     assert seen == [(32, 32, 32)]
-
-
-def test_wedge_trust_is_the_scale_of_the_fillers_wedge_against_the_target():
-    from tomorestore.methods.base import validation_generator
-    from tomorestore.methods.dewedge import Dewedge
-    from tomorestore.methods.params import DewedgeParams
-
-    filler = Dewedge(DewedgeParams(wedge_filter_input=False), WEDGE)
-    volume = torch.randn(3, 1, 16, 16, 16, generator=torch.Generator().manual_seed(4))
-    batch = torch.cat([volume, volume], dim=1)  # one tomogram: the pair (d, d)
-    targets, _, _ = filler._rotated(batch, validation_generator())  # the same draws
-
-    def answering(scale: float):
-        def model(inputs: torch.Tensor) -> torch.Tensor:
-            return inputs + scale * (targets[:, 1:] - inputs)
-
-        return model
-
-    assert filler.wedge_trust(answering(1.0), batch) == pytest.approx(1.0, abs=1e-4)
-    assert filler.wedge_trust(answering(2.0), batch) == pytest.approx(0.5, abs=1e-4)
-    assert filler.wedge_trust(answering(-1.0), batch) == 0.0  # anti-correlated: none of it
-    assert filler.wedge_trust(lambda inputs: inputs, batch) == 0.0  # nothing predicted
-    noise = torch.randn(targets[:, 1:].shape, generator=torch.Generator().manual_seed(5))
-    assert filler.wedge_trust(lambda inputs: inputs + noise, batch) < 0.1  # unrelated
-
-
-def test_a_trained_ei_model_weighs_its_fillers_wedge_and_old_ones_keep_all_of_it(tmp_path):
-    from tomorestore.training.checkpoint import FORMAT_VERSION
-
-    volume = np.random.default_rng(6).normal(size=(32, 32, 32)).astype(np.float32)
-    path = tmp_path / "ei.ckpt"
-    model = api.train("ei", input=volume, tilt_range=(-60, 60), steps=4, patch_size=16,
-                      device="cpu", progress=False, out=path)  # fmt: skip
-    weight = float(model.network.filler_weight)
-    assert 0.0 <= weight <= 1.0 and model.network.filler_trained
-    payload = torch.load(path, weights_only=True)
-    assert payload["format_version"] == FORMAT_VERSION == 5
-    assert float(payload["state_dict"]["filler_weight"]) == pytest.approx(weight)
-    del payload["state_dict"]["filler_weight"]  # as written before it existed
-    payload["format_version"] = 4
-    torch.save(payload, tmp_path / "old.ckpt")
-    assert float(api.load_model(tmp_path / "old.ckpt").network.filler_weight) == 1.0

@@ -211,11 +211,6 @@ class Method(abc.ABC):
         with torch.no_grad():
             return self.training_loss(model, batch, generator=validation_generator()).detach()
 
-    def finish(self, network: torch.nn.Module, batch: torch.Tensor) -> None:  # noqa: B027
-        """Hook called on the network a run restores with (its best or last weights)
-        when training ends, with the held-out crops ``batch`` (an optional hook: a
-        method may set what restoring needs from them); default: nothing."""
-
     def prepare(  # noqa: B027 - an optional hook
         self, model: Any, sampler: Any, *, start_step: int, total_steps: int, device: Any
     ) -> None:

@@ -9,7 +9,7 @@ import torch
 
 from ..physics import rotation_crop_size
 from .augment import random_swap
-from .base import Method, validation_generator
+from .base import Method
 from .losses import fourier_filter, fourier_weighted_mse
 from .params import DewedgeParams
 from .registry import register_method
@@ -69,16 +69,6 @@ class Dewedge(Method):
     ) -> torch.Tensor:
         """Rotated-wedge loss of ``batch`` ``(B, 2, c, c, c)``."""
         pairs = random_swap(batch.float(), generator=generator)
-        rotated, mask, mask_rotated = self._rotated(pairs, generator)
-        inputs = fourier_filter(rotated[:, :1], mask)
-        prediction = model(inputs)[:, 0]
-        weight = mask_rotated * (mask + self.params.wedge_weight * (1.0 - mask))
-        return fourier_weighted_mse(rotated[:, 1] - prediction.float(), weight)
-
-    def _rotated(
-        self, pairs: torch.Tensor, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Randomly rotated pairs, the wedge mask and each target's rotated mask (rfft)."""
         if self.resampled:
             patch = patch_from_crop(pairs.shape[-1])
             rotated, matrices = rotate_by_so3(
@@ -91,33 +81,10 @@ class Dewedge(Method):
         mask = self._mask(patch, pairs.device)
         mask_rotated = self.wedge.mask((patch,) * 3, device=pairs.device, rfft=True,
                                        rotation=matrices)  # fmt: skip
-        return rotated, mask, mask_rotated
-
-    def wedge_trust(self, model: torch.nn.Module, batch: torch.Tensor) -> float:
-        """How far the network's wedge can be trusted, from held-out pairs ``batch``.
-
-        With the validation draws of :meth:`validation_loss` (rotation ``R``, input
-        ``x = F⁻¹[M·F(R v⁰)]``), the least-squares scale ``α`` of the network's
-        prediction where the target ``R v¹`` is measured but the input is not,
-        ``W = M_R·(1 − M)``: ``α = Re Σ_W conj(P)·T / Σ_W |P|²`` with ``P = F[f(x) − x]``
-        and ``T = F[R v¹]``, clipped to [0, 1]. A prediction that matches the target
-        there gives 1; one unrelated to it, about 0.
-
-        Returns
-        -------
-        float
-            ``α`` (0 when the network predicts nothing there).
-        """
-        with torch.no_grad():
-            rotated, mask, mask_rotated = self._rotated(batch.float(), validation_generator())
-            inputs = fourier_filter(rotated[:, :1], mask)
-            change = model(inputs)[:, 0].float() - inputs[:, 0]
-            region = mask_rotated * (1.0 - mask)
-            predicted = torch.fft.rfftn(change, dim=(-3, -2, -1))
-            target = torch.fft.rfftn(rotated[:, 1], dim=(-3, -2, -1))
-            agreement = float((region * (predicted.conj() * target).real).sum())
-            power = float((region * predicted.abs().square()).sum())
-        return min(1.0, max(0.0, agreement / power)) if power > 0 else 0.0
+        inputs = fourier_filter(rotated[:, :1], mask)
+        prediction = model(inputs)[:, 0]
+        weight = mask_rotated * (mask + self.params.wedge_weight * (1.0 - mask))
+        return fourier_weighted_mse(rotated[:, 1] - prediction.float(), weight)
 
     def refresh(self, model: torch.nn.Module, sampler: Any, *, step: int, device: Any) -> bool:
         """Every ``refill_every`` steps, fill the wedge of each half with ``f``.

@@ -312,17 +312,6 @@ class EI(Method):
         network.start_filler(stats.mean, stats.std)
         self.paired = True
 
-    def finish(self, network: torch.nn.Module, batch: torch.Tensor) -> None:
-        """``denoise_first`` after the filler trained: set the network's ``filler_weight``,
-        the share of the filler's wedge restoring adds, from the held-out crops of the
-        denoised pair (:meth:`.Dewedge.wedge_trust` of the filler)."""
-        staged = find_staged(network) if self.staged and self.paired else None
-        if staged is None or not staged.filler_trained or batch.shape[1] != 2:
-            return
-        with routed(staged, "filler"):
-            weight = self._filler.wedge_trust(network, batch)
-        staged.filler_weight.fill_(weight)
-
     def stage_ends(self, step: int) -> bool:
         """``denoise_first``: the denoiser's last step (the switch), before the pair is made."""
         return self.staged and not self.paired and step == self.switch_step

@@ -102,14 +102,12 @@ def make_denoised_pair(
 class WedgeFromFiller(torch.nn.Module):
     """Both stages per tile, the filler adding only the missing wedge.
 
-    ``d + α·F⁻¹[(1 − M)·F(f₂(d) − d)]`` with ``d = f₁(x)``, ``f₂`` the filler on the
-    standardised ``d`` (:class:`~tomorestore.models.StagedUNet`) and ``α`` its
-    ``filler_weight``: the measured frequencies are the denoiser's, the wedge is the
-    filler's where it can be trusted (``α`` = 1) and the denoiser's where it cannot.
-    The filler trains on wedge-filtered copies of ``d`` whose measured region equals its
-    target's, so it learns nothing there that the denoiser has not; on the benchmark's
-    sparse tomogram its output there scored below the denoiser's (measured-region Fourier
-    correlation 0.820 against 0.837).
+    ``d + F⁻¹[(1 − M)·F(f₂(d) − d)]`` with ``d = f₁(x)`` and ``f₂`` the filler on the
+    standardised ``d`` (:class:`~tomorestore.models.StagedUNet`): the measured frequencies
+    are the denoiser's, the wedge is the filler's. The filler trains on wedge-filtered
+    copies of ``d`` whose measured region equals its target's, so it learns nothing there
+    that the denoiser has not; on the benchmark's sparse tomogram its output there scored
+    below the denoiser's (measured-region Fourier correlation 0.820 against 0.837).
 
     Parameters
     ----------
@@ -135,4 +133,4 @@ class WedgeFromFiller(torch.nn.Module):
             filled = self.staged.filled(denoised, self.network)
         mask = self.wedge.mask(tuple(x.shape[-3:]), device=x.device, rfft=True)
         wedge = fourier_filter(filled.float() - denoised.float(), 1.0 - mask)
-        return denoised + (wedge * self.staged.filler_weight.float()).to(denoised.dtype)
+        return denoised + wedge.to(denoised.dtype)

@@ -16,10 +16,7 @@ trained on: the filler sees it standardised, ``filler((d − m)/s)·s + m``. A d
 tomogram of sparse objects in ice has a standard deviation of a few hundredths of the
 data's; trained on it unscaled, Adam's first steps (sized by the learning rate, not by
 the data) moved the filler's output by more than the signal, and on the benchmark's large
-sparse tomogram the restoration came out anti-correlated with the truth. The
-``filler_weight`` buffer is how much of the filler's wedge restoring adds to the
-denoiser's (set from held-out crops when training ends; 1 for networks saved before it
-existed).
+sparse tomogram the restoration came out anti-correlated with the truth.
 """
 
 from __future__ import annotations
@@ -53,8 +50,6 @@ class StagedUNet(nn.Module):
         self.register_buffer("stage", torch.tensor(1, dtype=torch.int64))
         # (mean, std) of the denoised pair the filler trains on, standardised
         self.register_buffer("pair_stats", torch.tensor(IDENTITY_STATS))
-        # share of the filler's wedge that restoring adds (ei's WedgeFromFiller)
-        self.register_buffer("filler_weight", torch.tensor(1.0))
         self.route: Route | None = None
 
     @property
@@ -113,8 +108,6 @@ class StagedUNet(nn.Module):
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object) -> None:
         # networks saved before the pair was standardised: the filler saw it as it was
         state_dict.setdefault(f"{prefix}pair_stats", torch.tensor(IDENTITY_STATS))
-        # networks saved before the filler's wedge was weighed: all of it
-        state_dict.setdefault(f"{prefix}filler_weight", torch.tensor(1.0))
         super()._load_from_state_dict(state_dict, prefix, *args)  # type: ignore[arg-type]
 
 

@@ -28,13 +28,12 @@ from .._version import __version__
 from ..errors import CheckpointError, InputError
 
 FORMAT = "tomorestore-checkpoint"
-FORMAT_VERSION = 5
+FORMAT_VERSION = 4
 #: Format versions this version reads (1: one config section per method, read by
 #: :class:`~tomorestore.training.config.TrainConfig`; 1 and 2: ei models were all of the
 #: ``joint`` order, which their parameters do not name; 1 to 3: two-stage networks had a
-#: plain, not a residual, filler, and restored with its whole output; 1 to 4: two-stage
-#: networks had no ``filler_weight`` and restored with all of the filler's wedge).
-READABLE_VERSIONS = (1, 2, 3, 4, 5)
+#: plain, not a residual, filler, and restored with its whole output).
+READABLE_VERSIONS = (1, 2, 3, 4)
 REQUIRED_KEYS = ("method", "config", "normalization", "state_dict", "step")
 LAST_SUFFIX = ".last"
 

@@ -535,31 +535,15 @@ def _loop(run: _Run, should_stop: Callable[[], bool] | None) -> Iterator[Event]:
         )
 
     def best_model() -> RestorationModel:
-        """The weights to restore with: the best validated ones, else the current ones
-        (each method's ``finish`` hook has seen them with the held-out crops)."""
+        """The weights to restore with: the best validated ones, else the current ones."""
         if best.state is None:
-            finish(network)
             return bundle(network, step, None)
         from ..models import build_network
 
         copy = build_network(config.network)
         copy.load_state_dict(best.state)
         copy.eval()
-        finish(copy)
         return bundle(copy, int(best.step), best.step)  # type: ignore[arg-type]
-
-    def finish(restoring: torch.nn.Module) -> None:
-        """The methods' ``finish`` hook on the network restored, with the first
-        tomogram's held-out crops (none: nothing to measure)."""
-        crops = parts[0].sampler.validation_batch()
-        if not len(crops):
-            return
-        training = restoring.training
-        restoring.eval()
-        where = next(restoring.parameters()).device
-        batch = torch.from_numpy(crops[: max(1, int(config.batch_size)) * 4]).to(where)
-        parts[0].method.finish(restoring, batch)
-        restoring.train(training)
 
     def save() -> tuple[Path, Path]:
         from .checkpoint import last_checkpoint_path, save_checkpoint
