@@ -56,6 +56,15 @@ def cube_rotations(*, device: torch.device | str | None = None) -> torch.Tensor:
     return torch.tensor(_cube_rotations_numpy(), dtype=torch.float32, device=device)
 
 
+def _draw_device(
+    n: int, generator: torch.Generator | None, device: torch.device | str | None
+) -> torch.device | str | None:
+    """Check a number of rotations to draw; the device to draw them on."""
+    if int(n) != n or n < 0:
+        raise InputError(f"n must be a non-negative integer, got {n!r}.")
+    return generator.device if generator is not None else device
+
+
 def random_rotations(
     n: int,
     *,
@@ -81,9 +90,7 @@ def random_rotations(
     torch.Tensor
         ``(n, 3, 3)`` float32 orthogonal matrices with determinant +1.
     """
-    if int(n) != n or n < 0:
-        raise InputError(f"n must be a non-negative integer, got {n!r}.")
-    draw_device = generator.device if generator is not None else device
+    draw_device = _draw_device(n, generator, device)
     q = torch.randn(int(n), 4, generator=generator, device=draw_device, dtype=torch.float64)
     q = q / q.norm(dim=1, keepdim=True).clamp_min(1e-12)
     w, x, y, z = q.unbind(1)
@@ -113,12 +120,8 @@ def random_z_rotations(
 
     Parameters
     ----------
-    n : int
-        Number of rotations (≥ 0).
-    generator : torch.Generator, optional
-        Source of randomness (drawn on the generator's device).
-    device : torch.device or str, optional
-        Where to put the result (default: the generator's device, else CPU).
+    n, generator, device
+        As in :func:`random_rotations`.
 
     Returns
     -------
@@ -126,9 +129,7 @@ def random_z_rotations(
         ``(n, 3, 3)`` float32 rotation matrices acting on ``(z, y, x)`` with first row
         and column ``(1, 0, 0)``.
     """
-    if int(n) != n or n < 0:
-        raise InputError(f"n must be a non-negative integer, got {n!r}.")
-    draw_device = generator.device if generator is not None else device
+    draw_device = _draw_device(n, generator, device)
     angle = torch.rand(int(n), generator=generator, device=draw_device, dtype=torch.float64)
     angle = angle * (2 * math.pi)
     c, s = torch.cos(angle), torch.sin(angle)
