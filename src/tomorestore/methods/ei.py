@@ -65,8 +65,9 @@ def _param(params: Any, name: str) -> Any:
 
 #: Steps and denoising share of ``denoise_first`` with the n2n denoiser at its own settings
 #: (one tomogram): 600 n2n steps, then 300 of the filler. Measured (docs/quality.md,
-#: session 12): sparse 0.825 / 0.696 / 0.885, dense 0.523 / 0.039 / 0.780, against the
-#: n2v denoiser's 200 + 300 (0.734 / 0.425 / 0.837 and 0.427 / 0.020 / 0.671).
+#: session 13; r w/o Z profile / in-wedge w/o line / measured): sparse 0.793 / 0.676 /
+#: 0.854, dense 0.523 / 0.049 / 0.762, against the n2v denoiser's 200 + 300 (0.734 /
+#: 0.425 / 0.837 and 0.427 / 0.020 / 0.671).
 OWN_DENOISER_STEPS = 900
 OWN_DENOISE_FRACTION = 2 / 3
 #: ... and with the shared settings (the n2v denoiser, or n2n on halves): 200 + 300.
@@ -115,10 +116,9 @@ class EI(Method):
     :mod:`.ei_staged`) trains a denoiser first (on one tomogram n2n on its even and odd
     rows along the tilt axis, at n2n's own settings, when their noise is independent, else
     n2v's blind spot; n2n on halves), denoises the data once and standardises the result,
-    then trains a
-    second, residual network to fill the wedge of the denoised volume as dewedge does with
-    a pair of halves (the denoised volume as both); restoring runs both networks
-    (:class:`~tomorestore.models.StagedUNet`) and keeps the denoiser's measured
+    then trains a second, residual network to fill the wedge of the denoised volume as
+    dewedge does with a pair of halves (the denoised volume as both); restoring runs both
+    networks (:class:`~tomorestore.models.StagedUNet`) and keeps the denoiser's measured
     frequencies, the filler's wedge (``keep_measured``).
     """
 
