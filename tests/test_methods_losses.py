@@ -164,13 +164,13 @@ def test_dewedge_so3_crops_are_sqrt2_larger_and_loss_is_finite():
 
 
 def test_dewedge_z_rotations_keep_the_lamella_plane_and_learn_the_wedge_off_the_kz_cone():
-    from tomorestore.methods.rotation_draws import rotate_by_so3
+    from tomorestore.methods.rotation_draws import rotate_randomly
 
     method = Dewedge(DewedgeParams(rotations="z"), WEDGE)
     assert method.resampled and method.crop_size(16) == 23
     # a Z profile (a lamella's slab) is unchanged by rotations about Z
     profile = torch.linspace(-1.0, 1.0, 23).reshape(1, 1, 23, 1, 1).expand(2, 1, 23, 23, 23)
-    rotated, matrices = rotate_by_so3(profile, 15, generator=_generator(5), group="z")
+    rotated, matrices = rotate_randomly(profile, 15, generator=_generator(5), group="z")
     torch.testing.assert_close(rotated, profile[..., 4:19, 4:19, 4:19], atol=1e-5, rtol=0)
     assert torch.all(matrices[:, 0, 0] == 1.0)
     # the rotated target measures part of the input's wedge, never the cone about k_z

@@ -59,10 +59,9 @@ def restore_volume(
         As in :func:`predict_tiled` (``out``: a zero-filled float32 array, e.g. a
         memory-mapped file, that receives the result).
     min_size : int or (int, int, int), optional
-        Smallest volume extent and tile edge, or the smallest ``(Z, Y, X)`` extents of the
-        volume (the tile edge then at least their largest); default: the model's
-        ``min_input_shape``, else twice its ``divisor`` (if it has one). Tile edges are
-        rounded to multiples of the ``divisor``.
+        As in :func:`predict_tiled`; default: the model's ``min_input_shape``, else twice
+        its ``divisor`` (if it has one). Tile edges are rounded to multiples of the
+        ``divisor``.
 
     Returns
     -------
@@ -75,12 +74,8 @@ def restore_volume(
     device = torch.device(device)
     prepare_for_speed(model, device, channels_last=fast)
     divisor = int(getattr(model, "divisor", 1))
-    min_shape = None
     if min_size is None and hasattr(model, "divisor"):
         min_size = getattr(model, "min_input_shape", 2 * divisor)
-    if min_size is not None and not isinstance(min_size, int):
-        min_shape = tuple(int(n) for n in min_size)
-        min_size = max(min_shape)
 
     def predict(x: torch.Tensor) -> torch.Tensor:
         if input_transform is not None:
@@ -107,7 +102,6 @@ def restore_volume(
                 progress=progress,
                 should_stop=should_stop,
                 min_size=min_size,
-                min_shape=min_shape,
                 out=out,
                 multiple=divisor,
                 border_margin=BORDER_MARGIN_FRACTION if has_tile_statistics(model) else 0.0,

@@ -44,8 +44,7 @@ def predict_tiled(
     stitch_device: torch.device | str = "cpu",
     progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    min_size: int | None = None,
-    min_shape: tuple[int, int, int] | None = None,
+    min_size: int | Sequence[int] | None = None,
     out: Any = None,
     multiple: int = 1,
     border_margin: float = 0.0,
@@ -87,11 +86,10 @@ def predict_tiled(
     should_stop : callable, optional
         Checked before each batch; when it returns True, :class:`~tomorestore.errors.
         Cancelled` is raised.
-    min_size : int, optional
-        Smallest allowed volume extent and tile edge (e.g. twice the network divisor).
-    min_shape : (int, int, int), optional
-        Smallest allowed ``(Z, Y, X)`` extents of the volume instead of ``min_size`` on
-        every axis (a network whose needs differ per axis).
+    min_size : int or (int, int, int), optional
+        Smallest allowed volume extent and tile edge (e.g. twice the network divisor), or
+        the smallest ``(Z, Y, X)`` extents of the volume for a network whose needs differ
+        per axis (tile edges then at least their largest).
     out : array-like (Z, Y, X), optional
         A writable, **zero-filled** float32 array of the volume's shape (e.g. an
         ``np.memmap`` of a new file, or a view of one) that receives the result in place;
@@ -127,7 +125,9 @@ def predict_tiled(
     """
     if not hasattr(volume, "shape") or not hasattr(volume, "dtype"):
         volume = np.asarray(volume)
-    shape = _check_volume(volume, min_shape or (None if min_size is None else (min_size,) * 3))
+    min_shape = None if min_size is None else _per_axis(min_size)
+    min_size = None if min_shape is None else max(min_shape)
+    shape = _check_volume(volume, min_shape)
     tiles = _check_tile(tile, min_size)
     if not 0.0 <= float(overlap) < 1.0:
         raise InputError(f"overlap must be in [0, 1), got {overlap}")
@@ -163,6 +163,14 @@ def predict_tiled(
         if smaller is None:
             raise out_of_memory_error(TileSettings(1, settings.tile), compute, min_tile) from cause
         settings = smaller
+
+
+def _per_axis(size: int | Sequence[int]) -> tuple[int, int, int]:
+    """``size`` on every axis, or the ``(Z, Y, X)`` sizes given."""
+    if isinstance(size, int | np.integer):
+        return (int(size),) * 3
+    z, y, x = (int(n) for n in size)
+    return z, y, x
 
 
 def _check_volume(volume: Any, min_shape: Sequence[int] | None) -> tuple[int, int, int]:

@@ -18,7 +18,7 @@ from .rotation_draws import (
     draw_cube_indices,
     patch_from_crop,
     rotate_by_cube,
-    rotate_by_so3,
+    rotate_randomly,
     whole_volume_tile,
 )
 
@@ -71,7 +71,7 @@ class Dewedge(Method):
         pairs = random_swap(batch.float(), generator=generator)
         if self.resampled:
             patch = patch_from_crop(pairs.shape[-1])
-            rotated, matrices = rotate_by_so3(
+            rotated, matrices = rotate_randomly(
                 pairs, patch, generator=generator, group=self.params.rotations
             )
         else:

@@ -55,10 +55,11 @@ def rotate_by_cube(x: torch.Tensor, indices: list[int]) -> tuple[torch.Tensor, t
     return rotated, cube_rotations(device=x.device)[indices]
 
 
-def rotate_by_so3(
+def rotate_randomly(
     x: torch.Tensor, patch: int, *, generator: torch.Generator | None, group: str = "so3"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rotate crops ``(B, C, c, c, c)`` by uniform random rotations, keep the central ``patch``.
+    """Rotate crops ``(B, C, c, c, c)`` by random rotations of ``group``, keep the central
+    ``patch`` (trilinear resampling).
 
     ``group``: ``"so3"`` (any rotation) or ``"z"`` (about Z only,
     :func:`~tomorestore.physics.random_z_rotations`).

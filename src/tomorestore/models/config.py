@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .staged import StagedUNet
-from .unet import UNet3D
+from .unet import UNet3D, min_input_shape
 
 
 class NetworkConfig(BaseModel):
@@ -108,8 +108,7 @@ class NetworkConfig(BaseModel):
         """The smallest ``(Z, Y, X)`` volume the network restores: twice its downsampling
         along each axis, twice that again along Y when its rows are split (the same for
         both stages of a two-stage network: its filler never splits rows)."""
-        edge = 2 ** (self.depth + 1)
-        return (edge, edge * (1 + int(self.tilt_axis_split)), edge)
+        return min_input_shape(self.depth, self.tilt_axis_split)
 
 
 def build_network(config: NetworkConfig | None = None, **overrides: object) -> UNet3D | StagedUNet:

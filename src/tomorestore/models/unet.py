@@ -116,10 +116,8 @@ class UNet3D(nn.Module):
 
     @property
     def min_input_shape(self) -> tuple[int, int, int]:
-        """The smallest ``(Z, Y, X)`` a whole volume may have: twice the downsampling along
-        each axis (along Y twice that again when the rows are split)."""
-        edge = 2 ** (self.depth + 1)
-        return (edge, edge * (1 + int(self.tilt_axis_split)), edge)
+        """The smallest ``(Z, Y, X)`` a whole volume may have (:func:`min_input_shape`)."""
+        return min_input_shape(self.depth, self.tilt_axis_split)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Map ``(N, in_channels, Z, Y, X)`` to ``(N, out_channels, Z, Y, X)``.
@@ -160,6 +158,13 @@ class UNet3D(nn.Module):
         if self.residual:
             y = y + x
         return y.to(x.dtype)
+
+
+def min_input_shape(depth: int, tilt_axis_split: bool) -> tuple[int, int, int]:
+    """The smallest ``(Z, Y, X)`` volume a U-Net of ``depth`` restores: twice its
+    downsampling along each axis, along Y twice that again when its rows are split."""
+    edge = 2 ** (int(depth) + 1)
+    return (edge, edge * (1 + int(tilt_axis_split)), edge)
 
 
 def _downsample(down: nn.Module, y: torch.Tensor) -> torch.Tensor:
