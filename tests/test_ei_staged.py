@@ -238,6 +238,32 @@ def test_restoring_keeps_the_denoisers_measured_region_and_the_fillers_wedge():
     assert not torch.allclose(out, both, atol=1e-3)  # the measured region differs from both
 
 
+def test_restoring_adds_the_share_of_the_fillers_wedge():
+    from tomorestore.methods.ei import WEDGE_SHARE
+
+    torch.manual_seed(1)
+    network = build_network(NetworkConfig(depth=1, base_channels=4, n2v2=True, stages=2))
+    network.start_filler(0.5, 2.0)
+    torch.nn.init.normal_(network.filler.head.weight, std=0.5)
+    x = torch.randn(1, 1, 16, 16, 16)
+    cls = get_method("ei")
+    with torch.no_grad():
+        denoised = network.denoiser(x)
+        outputs = {share: cls(EIParams(wedge_share=share), WEDGE).restoring_network(network)(x)
+                   for share in (0.0, 0.25, 1.0)}  # fmt: skip
+        legacy = cls(EIParams(), WEDGE).restoring_network(network)  # a model without a share
+    torch.testing.assert_close(outputs[0.0], denoised, atol=1e-5, rtol=0)
+    full_wedge = outputs[1.0] - denoised
+    assert full_wedge.abs().max() > 1e-2  # the filler does something
+    torch.testing.assert_close(outputs[0.25] - denoised, 0.25 * full_wedge, atol=1e-5, rtol=0)
+    assert legacy.share == 1.0  # models trained before the share restore with all of it
+    white = np.random.default_rng(0).standard_normal((32, 48, 40)).astype(np.float32)
+    assert cls.params_for_data(EIParams(), [white])[0].wedge_share == WEDGE_SHARE
+    assert cls.params_for_data(EIParams(wedge_share=1.0), [white])[0].wedge_share == 1.0
+    with pytest.raises(ValueError, match="share"):
+        WedgeFromFiller(network, network, WEDGE, share=1.5)
+
+
 def test_the_denoiser_stage_ends_at_the_switch_only():
     method = get_method("ei")(EIParams(denoise_fraction=0.4), MissingWedge(-60.0, 60.0))
     method.total_steps = 10

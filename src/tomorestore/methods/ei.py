@@ -72,6 +72,12 @@ OWN_DENOISER_STEPS = 900
 OWN_DENOISE_FRACTION = 2 / 3
 #: ... and with the shared settings (the n2v denoiser, or n2n on halves): 200 + 300.
 SHARED_DENOISE_FRACTION = 0.4
+#: Share of the filler's wedge prediction that restoring adds (``wedge_share`` None).
+#: Measured on one tomogram (docs/quality.md, session 14; mean of 4 dense and 3 sparse
+#: runs, r w/o Z profile / in-wedge w/o line): share 1: dense 0.543 / 0.104, sparse
+#: 0.793 / 0.607; 0.75: dense 0.553 / 0.116, sparse 0.792 / 0.600; 0.5: dense 0.560 /
+#: 0.132, sparse 0.785 / 0.575.
+WEDGE_SHARE = 0.75
 #: Largest edge of the central crop whose rows are checked before choosing the denoiser.
 ROW_CHECK_EDGE = 64
 
@@ -208,6 +214,8 @@ class EI(Method):
         if params.denoiser_settings == "auto":
             single_n2n = len(volumes) == 1 and updates.get("data_term", params.data_term) == "n2n"
             updates["denoiser_settings"] = "own" if single_n2n else "shared"
+        if params.wedge_share is None:
+            updates["wedge_share"] = WEDGE_SHARE
         params = params.model_copy(update=updates)
         if params.denoise_fraction is None:
             params = params.model_copy(update={"denoise_fraction": cls.denoise_fraction(params)})
@@ -274,11 +282,14 @@ class EI(Method):
 
     def restoring_network(self, network: torch.nn.Module) -> torch.nn.Module:
         """``denoise_first`` with ``keep_measured``, once the filler trained: the denoiser's
-        measured frequencies, the filler's wedge (:class:`.ei_staged.WedgeFromFiller`)."""
+        measured frequencies, ``wedge_share`` of the filler's wedge
+        (:class:`.ei_staged.WedgeFromFiller`; all of it for models trained before the
+        share existed)."""
         staged = find_staged(network) if self.staged else None
         if staged is None or not staged.filler_trained or not self.params.keep_measured:
             return network
-        return WedgeFromFiller(network, staged, self.wedge)
+        share = 1.0 if self.params.wedge_share is None else self.params.wedge_share
+        return WedgeFromFiller(network, staged, self.wedge, share=share)
 
     def _network(self, model: torch.nn.Module) -> StagedUNet:
         network = find_staged(model)

@@ -205,6 +205,18 @@ class EIParams(MethodParams):
             "only the missing wedge from the filler; off: the filler's whole output."
         ),
     )
+    wedge_share: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "'denoise_first' with keep_measured: the share of the filler's missing-wedge "
+            "prediction that restoring adds (1: all of it; 0: the denoiser's own wedge "
+            "alone). None: 0.75 for new runs (a shrinkage of an uncertain guess; on a "
+            "simulated lamella the filler's wedge lowered the denoiser's), 1 for models "
+            "trained before the share existed."
+        ),
+    )
     ei_weight: float = Field(
         1.0,
         ge=0.0,
