@@ -260,6 +260,7 @@ def test_restoring_adds_the_share_of_the_fillers_wedge():
     white = np.random.default_rng(0).standard_normal((32, 48, 40)).astype(np.float32)
     assert cls.params_for_data(EIParams(), [white])[0].wedge_share == WEDGE_SHARE
     assert cls.params_for_data(EIParams(wedge_share=1.0), [white])[0].wedge_share == 1.0
+    assert cls.params_for_data(EIParams(), [white, white])[0].wedge_share == 1.0  # halves
     with pytest.raises(ValueError, match="share"):
         WedgeFromFiller(network, network, WEDGE, share=1.5)
 

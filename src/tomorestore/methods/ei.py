@@ -72,7 +72,8 @@ OWN_DENOISER_STEPS = 900
 OWN_DENOISE_FRACTION = 2 / 3
 #: ... and with the shared settings (the n2v denoiser, or n2n on halves): 200 + 300.
 SHARED_DENOISE_FRACTION = 0.4
-#: Share of the filler's wedge prediction that restoring adds (``wedge_share`` None).
+#: Share of the filler's wedge prediction that restoring adds on one tomogram
+#: (``wedge_share`` None; on even/odd halves all of it, as measured before the share).
 #: Measured on one tomogram (docs/quality.md, session 14; mean of 4 dense and 3 sparse
 #: runs, r w/o Z profile / in-wedge w/o line): share 1: dense 0.543 / 0.104, sparse
 #: 0.793 / 0.607; 0.75: dense 0.553 / 0.116, sparse 0.792 / 0.600; 0.5: dense 0.560 /
@@ -191,7 +192,8 @@ class EI(Method):
         along the tilt axis) when its neighbouring rows have independent noise
         (:data:`~tomorestore.methods.n2n.MAX_ROW_CORRELATION`), else ``'n2v'``;
         ``denoiser_settings='auto'`` becomes ``'own'`` for that n2n denoiser and
-        ``'shared'`` otherwise; a None ``denoise_fraction`` becomes its value. The
+        ``'shared'`` otherwise; a None ``denoise_fraction`` becomes its value, a None
+        ``wedge_share`` :data:`WEDGE_SHARE` on one tomogram and 1 on halves. The
         checkpoint keeps the choices.
         """
         params = params if isinstance(params, EIParams) else EIParams.model_validate(params or {})
@@ -214,8 +216,8 @@ class EI(Method):
         if params.denoiser_settings == "auto":
             single_n2n = len(volumes) == 1 and updates.get("data_term", params.data_term) == "n2n"
             updates["denoiser_settings"] = "own" if single_n2n else "shared"
-        if params.wedge_share is None:
-            updates["wedge_share"] = WEDGE_SHARE
+        if params.wedge_share is None:  # measured on one tomogram; halves keep all of it
+            updates["wedge_share"] = WEDGE_SHARE if len(volumes) == 1 else 1.0
         params = params.model_copy(update=updates)
         if params.denoise_fraction is None:
             params = params.model_copy(update={"denoise_fraction": cls.denoise_fraction(params)})

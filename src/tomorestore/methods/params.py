@@ -212,9 +212,9 @@ class EIParams(MethodParams):
         description=(
             "'denoise_first' with keep_measured: the share of the filler's missing-wedge "
             "prediction that restoring adds (1: all of it; 0: the denoiser's own wedge "
-            "alone). None: 0.75 for new runs (a shrinkage of an uncertain guess; on a "
-            "simulated lamella the filler's wedge lowered the denoiser's), 1 for models "
-            "trained before the share existed."
+            "alone). None: 0.75 for new runs on one tomogram (a shrinkage of an uncertain "
+            "guess; on a simulated lamella the filler's wedge lowered the denoiser's), 1 "
+            "on even/odd halves and for models trained before the share existed."
         ),
     )
     ei_weight: float = Field(
