@@ -126,6 +126,8 @@ def predict_tiled(
     if not hasattr(volume, "shape") or not hasattr(volume, "dtype"):
         volume = np.asarray(volume)
     min_shape = None if min_size is None else _per_axis(min_size)
+    if min_shape is not None and len(min_shape) != 3:
+        raise ValueError(f"min_size must be an int or three ints, got {min_size!r}")
     min_size = None if min_shape is None else max(min_shape)
     shape = _check_volume(volume, min_shape)
     tiles = _check_tile(tile, min_size)
@@ -165,12 +167,9 @@ def predict_tiled(
         settings = smaller
 
 
-def _per_axis(size: int | Sequence[int]) -> tuple[int, int, int]:
-    """``size`` on every axis, or the ``(Z, Y, X)`` sizes given."""
-    if isinstance(size, int | np.integer):
-        return (int(size),) * 3
-    z, y, x = (int(n) for n in size)
-    return z, y, x
+def _per_axis(size: int | Sequence[int]) -> tuple[int, ...]:
+    """``size`` on every axis, or the sizes given (as ints; the caller checks their number)."""
+    return (int(size),) * 3 if np.isscalar(size) else tuple(int(n) for n in size)
 
 
 def _check_volume(volume: Any, min_shape: Sequence[int] | None) -> tuple[int, int, int]:
@@ -211,7 +210,7 @@ def _check_out(out: Any, shape: tuple[int, int, int]) -> Any:
 
 
 def _check_tile(tile: int | Sequence[int], min_size: int | None) -> tuple[int, int, int]:
-    tiles = (int(tile),) * 3 if np.isscalar(tile) else tuple(int(t) for t in tile)
+    tiles = _per_axis(tile)
     if len(tiles) != 3 or min(tiles) < 1:
         raise InputError(f"tile must be a positive int or three positive ints, got {tile}")
     if min_size is not None and min(tiles) < min_size:
