@@ -154,10 +154,14 @@ def neighbour_coordinates(
     return torch.stack([batch, *parts], dim=-1)
 
 
+def _linear_index(coords: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
+    """Flat indices of ``(..., 4)`` coordinates ``(b, z, y, x)`` in ``(B, *size)`` patches."""
+    nz, ny, nx = size
+    return ((coords[..., 0] * nz + coords[..., 1]) * ny + coords[..., 2]) * nx + coords[..., 3]
+
+
 def _gather(patches: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-    _, nz, ny, nx = patches.shape
-    flat = ((coords[..., 0] * nz + coords[..., 1]) * ny + coords[..., 2]) * nx + coords[..., 3]
-    return torch.take(patches, flat)
+    return torch.take(patches, _linear_index(coords, tuple(patches.shape[-3:])))
 
 
 def replacement_values(
@@ -328,7 +332,7 @@ def blind_spot_inputs(
         mode=params.replacement,
         generator=generator,
     )
-    inputs = patches.clone()
+    inputs = patches.clone(memory_format=torch.contiguous_format)
     if struct_offsets is not None:
         blanked = offset_coordinates(coords, size, struct_offsets)
     else:
@@ -337,9 +341,13 @@ def blind_spot_inputs(
             shape=params.struct_shape,
         )  # fmt: skip
     if blanked.shape[0]:
-        flat = _randint(math.prod(size), (blanked.shape[0],), generator, patches.device)
-        donors = patches.reshape(patches.shape[0], -1)[blanked[:, 0], flat]
-        inputs[blanked[:, 0], blanked[:, 1], blanked[:, 2], blanked[:, 3]] = donors
+        # neighbouring blind spots share struct voxels: writing to a voxel twice in one
+        # index_put is nondeterministic on CPU threads, so each voxel is blanked once
+        targets = torch.unique(_linear_index(blanked, size))
+        volume = math.prod(size)
+        flat = _randint(volume, (targets.numel(),), generator, patches.device)
+        donors = patches.reshape(patches.shape[0], -1)[targets // volume, flat]
+        inputs.view(-1)[targets] = donors
     inputs[coords[:, 0], coords[:, 1], coords[:, 2], coords[:, 3]] = replacement
     return inputs, coords
 
